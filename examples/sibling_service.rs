@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the sibling service example.
+fn main() {}

@@ -1,0 +1,326 @@
+//! Settings: embedded defaults → optional file → `WATCHWORD__SECTION__KEY` environment.
+//!
+//! Every value is checked here, before anything binds a port, and each error names the key
+//! and what it accepts, so an operator can fix a deployment from the message alone.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The shipped `config/default.toml`, compiled in so the binary starts with no files at all.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// One key has a value that cannot work.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted key name, e.g. `token.algorithm`.
+        key: &'static str,
+        /// What was wrong and what is accepted.
+        message: String,
+    },
+    /// The sources could not be read or did not have the expected shape.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+/// Token signing algorithms the service can issue with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// Ed25519: small keys, fast, the default.
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// RSA PKCS#1 v1.5 with SHA-256, for clients that know nothing else.
+    RS256,
+    /// HMAC-SHA-256 with a shared secret: verifiers need the secret, so no JWKS.
+    HS256,
+}
+
+impl SigningAlgorithm {
+    /// Every accepted spelling, for error messages and the CLI.
+    pub const NAMES: &'static str = "EdDSA, ES256, RS256, HS256";
+
+    /// The `alg` header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::HS256 => "HS256",
+        }
+    }
+
+    /// The jsonwebtoken algorithm.
+    pub fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Self::ES256 => jsonwebtoken::Algorithm::ES256,
+            Self::RS256 => jsonwebtoken::Algorithm::RS256,
+            Self::HS256 => jsonwebtoken::Algorithm::HS256,
+        }
+    }
+}
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "EdDSA" => Ok(Self::EdDSA),
+            "ES256" => Ok(Self::ES256),
+            "RS256" => Ok(Self::RS256),
+            "HS256" => Ok(Self::HS256),
+            other => Err(format!("{other:?} is not one of {}", Self::NAMES)),
+        }
+    }
+}
+
+/// The validated settings the service runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[token]`
+    pub token: TokenSettings,
+    /// `[keys]`
+    pub keys: KeySettings,
+    /// `[users]`
+    pub users: UserSettings,
+    /// `[password]`
+    pub password: PasswordSettings,
+}
+
+/// `[server]`: where to listen.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `server.bind`
+    pub bind: SocketAddr,
+    /// `server.workers`, resolved (never 0).
+    pub workers: usize,
+}
+
+/// `[token]`: what the issued tokens say.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `token.issuer`
+    pub issuer: String,
+    /// `token.audience`
+    pub audience: Vec<String>,
+    /// `token.algorithm`
+    pub algorithm: SigningAlgorithm,
+    /// `token.ttl`
+    pub ttl: Duration,
+}
+
+/// `[keys]`: where the signing key comes from.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// `keys.signing_key_file`; `None` means an ephemeral key.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// `[users]`: who may log in.
+#[derive(Debug, Clone)]
+pub struct UserSettings {
+    /// `users.file`; `None` means the built-in demo users.
+    pub file: Option<PathBuf>,
+}
+
+/// `[password]`: argon2 cost and the hashing pool.
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    /// argon2 parameters for new hashes and the dummy hash.
+    pub params: argon2::Params,
+    /// Hashing threads, resolved (never 0).
+    pub workers: usize,
+    /// Bounded queue length, resolved (never 0).
+    pub queue: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    server: RawServer,
+    token: RawToken,
+    keys: RawKeys,
+    users: RawUsers,
+    password: RawPassword,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    bind: String,
+    workers: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    issuer: String,
+    audience: Vec<String>,
+    algorithm: String,
+    ttl: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    signing_key_file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsers {
+    file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPassword {
+    m_cost: u32,
+    t_cost: u32,
+    p_cost: u32,
+    workers: usize,
+    queue: usize,
+}
+
+/// Longest token lifetime accepted: a day. Longer-lived bearer tokens should be a deliberate
+/// design (refresh tokens), not a config typo.
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl Settings {
+    /// Load defaults, then `file` (when given), then the environment, and validate.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let env = Environment::with_prefix("WATCHWORD")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("token.audience")
+            .try_parsing(true);
+        let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
+        raw.validate()
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn non_empty_path(s: &str) -> Option<PathBuf> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let bind = self.server.bind.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "server.bind",
+                format!("{:?} is not an IP address with a port (e.g. 127.0.0.1:8080)", self.server.bind),
+            )
+        })?;
+        let algorithm = self
+            .token
+            .algorithm
+            .parse::<SigningAlgorithm>()
+            .map_err(|m| invalid("token.algorithm", m))?;
+        let ttl = humantime::parse_duration(&self.token.ttl).map_err(|_| {
+            invalid(
+                "token.ttl",
+                format!("{:?} is not a duration (e.g. \"30m\", \"2h\", \"90s\")", self.token.ttl),
+            )
+        })?;
+        if ttl < Duration::from_secs(1) || ttl > MAX_TTL {
+            return Err(invalid(
+                "token.ttl",
+                format!("{:?} is out of range: between 1s and 24h", self.token.ttl),
+            ));
+        }
+        if self.token.issuer.trim().is_empty() {
+            return Err(invalid("token.issuer", "must not be empty (use the service's public URL)"));
+        }
+        let p = &self.password;
+        let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, None).map_err(|e| {
+            let key = match e {
+                argon2::Error::MemoryTooLittle | argon2::Error::MemoryTooMuch => "password.m_cost",
+                argon2::Error::TimeTooSmall => "password.t_cost",
+                argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => "password.p_cost",
+                _ => "password",
+            };
+            invalid(
+                key,
+                format!("{e} (m_cost ≥ 8 × p_cost KiB, t_cost ≥ 1, 1 ≤ p_cost ≤ 16777215)"),
+            )
+        })?;
+        let workers = if p.workers == 0 { cores() } else { p.workers };
+        let queue = if p.queue == 0 { 4 * workers } else { p.queue };
+        Ok(Settings {
+            server: ServerSettings {
+                bind,
+                workers: if self.server.workers == 0 { cores() } else { self.server.workers },
+            },
+            token: TokenSettings {
+                issuer: self.token.issuer.trim().to_owned(),
+                audience: self
+                    .token
+                    .audience
+                    .into_iter()
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                algorithm,
+                ttl,
+            },
+            keys: KeySettings { signing_key_file: non_empty_path(&self.keys.signing_key_file) },
+            users: UserSettings { file: non_empty_path(&self.users.file) },
+            password: PasswordSettings { params, workers, queue },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let raw: Raw = config::Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        let s = raw.validate().unwrap();
+        assert_eq!(s.token.algorithm, SigningAlgorithm::EdDSA);
+        assert_eq!(s.token.ttl, Duration::from_secs(1800));
+        assert_eq!(s.password.params.m_cost(), 19456);
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn algorithm_error_names_the_accepted_values() {
+        let err = "HS1024".parse::<SigningAlgorithm>().unwrap_err();
+        assert_eq!(err, r#""HS1024" is not one of EdDSA, ES256, RS256, HS256"#);
+    }
+}

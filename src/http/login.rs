@@ -1,0 +1,90 @@
+//! `/login`: `User-Name` and `Password` headers in, a signed token out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::envelope::Envelope;
+use crate::users::MAX_NAME_BYTES;
+
+/// Longest password accepted (bytes). argon2 would take far more, but nobody types 1 KiB and
+/// hashing megabytes per attempt would be a denial of service.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Header names of the seed's login API.
+pub const USER_NAME: &str = "User-Name";
+/// See [`USER_NAME`].
+pub const PASSWORD: &str = "Password";
+
+/// One header's value as UTF-8, with the seed's missing/empty answers and our limits, all
+/// checked before any hashing. Bytes are read directly: `HeaderValue::to_str` would refuse
+/// every non-ASCII password.
+fn field<'a>(req: &'a HttpRequest, name: &'static str, max: usize) -> Result<&'a str, ApiError> {
+    let mut values = req.headers().get_all(name);
+    let value = values.next().ok_or(ApiError::MissingField(name))?;
+    if values.next().is_some() {
+        return Err(ApiError::RepeatedField(name));
+    }
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return Err(ApiError::EmptyField(name));
+    }
+    if bytes.len() > max {
+        return Err(ApiError::FieldTooLong(name, max));
+    }
+    std::str::from_utf8(bytes).map_err(|_| ApiError::FieldNotUtf8(name))
+}
+
+/// `GET|POST /login`.
+pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "-".into());
+    let result = attempt(&req, &state).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok((user, _)) => {
+            log::info!("login outcome=ok user={user:?} client={client} latency_ms={ms:.1}")
+        }
+        Err((user, e)) => log::info!(
+            "login outcome={} reason={:?} user={:?} client={client} latency_ms={ms:.1}",
+            e.outcome(),
+            e.to_string(),
+            user.as_deref().unwrap_or("-"),
+        ),
+    }
+    let (_, token) = result.map_err(|(_, e)| e)?;
+    let body = Envelope::token(token, state.issuer.ttl_secs()).to_json();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .content_type("application/json")
+        .body(body))
+}
+
+type Attempt = Result<(String, String), (Option<String>, ApiError)>;
+
+async fn attempt(req: &HttpRequest, state: &AppState) -> Attempt {
+    let name = field(req, USER_NAME, MAX_NAME_BYTES).map_err(|e| (None, e))?;
+    let fail = |e| (Some(name.to_owned()), e);
+    let password = field(req, PASSWORD, MAX_PASSWORD_BYTES).map_err(fail)?;
+
+    // Unknown and disabled users are checked against the dummy hash: the same argon2 work
+    // as a real check, so the answer time does not tell which names exist.
+    let user = state.users.get(name).filter(|u| !u.disabled);
+    let hash = user.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
+    let matched = state.pool.verify(password, hash).await.map_err(|e| {
+        fail(match e {
+            crate::password::PoolError::Busy => ApiError::Busy,
+            other => ApiError::Internal(other.to_string()),
+        })
+    })?;
+    let user = match (user, matched) {
+        (Some(user), true) => user,
+        _ => return Err(fail(ApiError::BadCredentials)),
+    };
+    let token = state.issuer.issue(user).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+    Ok((name.to_owned(), token))
+}

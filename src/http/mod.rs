@@ -1,0 +1,83 @@
+//! The HTTP face of the service: shared state, routes, and one file per endpoint group.
+
+pub mod error;
+pub mod keys;
+pub mod login;
+pub mod verify;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse, ResponseError};
+
+use crate::issue::Issuer;
+use crate::password::{HashPool, StoredHash};
+use crate::users::Users;
+use crate::verify::Verifier;
+use error::ApiError;
+
+/// Everything a request handler needs, built once at start.
+pub struct AppState {
+    /// Accounts.
+    pub users: Users,
+    /// Checked instead of a real hash for unknown and disabled users.
+    pub dummy: Arc<StoredHash>,
+    /// The argon2 threads.
+    pub pool: HashPool,
+    /// Signs tokens.
+    pub issuer: Issuer,
+    /// Checks tokens for `/verify`, with exactly the keys this service publishes.
+    pub verifier: Verifier,
+    /// `/.well-known/jwks.json`, serialized once.
+    pub jwks: String,
+    /// `/.well-known/openid-configuration`, serialized once.
+    pub discovery: String,
+}
+
+/// Register every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/login")
+            .route(web::get().to(login::login))
+            .route(web::post().to(login::login))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(web::resource("/verify").to(verify::verify))
+    .service(
+        web::resource("/.well-known/jwks.json")
+            .route(web::get().to(keys::jwks))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/.well-known/openid-configuration")
+            .route(web::get().to(keys::discovery))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .default_service(web::to(not_found));
+}
+
+/// Answers are never cached unless a handler says otherwise (tokens must not sit in caches).
+pub fn default_headers() -> DefaultHeaders {
+    DefaultHeaders::new().add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::NotFound.error_response()
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.error_response()
+}
+
+/// `GET /healthz`: the process is alive and serving HTTP.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok","code":200}"#)
+}

@@ -1,0 +1,39 @@
+//! `/verify`: token checking for proxies (nginx `auth_request`, Traefik ForwardAuth).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::envelope::{Envelope, Status};
+use crate::verify::VerifyError;
+
+/// Any method: proxies forward the original request's method. 200 with `X-Auth-User` and
+/// `X-Auth-Roles` for a valid `Authorization: Bearer|Token <t>`, 401 otherwise.
+pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::MissingToken);
+    };
+    let claims = state.verifier.verify_authorization(value.as_bytes()).map_err(|e| {
+        log::info!(
+            "verify outcome={} client={}",
+            e.reason(),
+            req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "-".into())
+        );
+        match e {
+            VerifyError::MissingToken => ApiError::MissingToken,
+            e => ApiError::InvalidToken(e),
+        }
+    })?;
+    let mut res = HttpResponse::Ok();
+    // Names and roles are UTF-8 from our own users file; a value a header cannot carry is
+    // left out rather than mangled.
+    if let Ok(v) = HeaderValue::from_str(&claims.sub) {
+        res.insert_header(("X-Auth-User", v));
+    }
+    if let Ok(v) = HeaderValue::from_str(&claims.roles.join(",")) {
+        res.insert_header(("X-Auth-Roles", v));
+    }
+    let body = Envelope { status: Status::Ok, code: 200, token: None, token_type: None, expires_in: None, message: None };
+    Ok(res.content_type("application/json").body(body.to_json()))
+}

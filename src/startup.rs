@@ -1,0 +1,139 @@
+//! Building the application from settings: everything is loaded and checked before the port
+//! is bound, so a broken deployment never accepts a connection.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::{ConfigError, Settings};
+use crate::http::{self, AppState};
+use crate::issue::Issuer;
+use crate::keys::{KeyError, SigningKey};
+use crate::password::{HashPool, StoredHash};
+use crate::users::{Users, UsersError};
+use crate::verify::{Validation, Verifier};
+
+/// Why the service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configuration value is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The users file is wrong.
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    /// The signing key is wrong.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The service's own verifier could not take its keys (a bug, not an operator error).
+    #[error("building the verifier for /verify failed: {0}")]
+    Verifier(String),
+    /// The address could not be bound.
+    #[error("server.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Configured address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Threads could not be started.
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+}
+
+/// Load keys, users and the hashing pool: the state shared by all HTTP workers.
+pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
+    let alg = settings.token.algorithm;
+    let key = match &settings.keys.signing_key_file {
+        Some(path) => SigningKey::from_file(path, alg)?,
+        None => {
+            let pem = crate::keys::generate_pem(alg)?;
+            let key = SigningKey::from_bytes(pem.as_bytes(), alg).ok_or(KeyError::Generate)?;
+            log::warn!(
+                "keys.signing_key_file is not set: signing with an ephemeral {} key (kid {}). \
+                 Its tokens die with this process and are not accepted by other replicas; \
+                 make a key with `watchword keygen` for anything but a demo",
+                alg.as_str(),
+                key.kid
+            );
+            key
+        }
+    };
+    let users = match &settings.users.file {
+        Some(path) => Users::load(path)?,
+        None => {
+            log::warn!(
+                "users.file is not set: serving the built-in DEMO users (user_test / password_test). \
+                 Never deploy this"
+            );
+            Users::demo()
+        }
+    };
+    let validation = Validation {
+        issuer: Some(settings.token.issuer.clone()),
+        audience: settings.token.audience.clone(),
+        ..Validation::default()
+    };
+    let verifier = match key.secret() {
+        Some(secret) => Verifier::from_hs256_secret(secret, validation),
+        None => Verifier::from_jwk_set(&key.jwk_set(), validation),
+    }
+    .map_err(|e| StartError::Verifier(e.to_string()))?;
+    let jwks = serde_json::to_string(&key.jwk_set()).map_err(|e| StartError::Verifier(e.to_string()))?;
+    let discovery = http::keys::discovery_document(&settings.token.issuer, alg.as_str());
+    let pool = HashPool::start(settings.password.workers, settings.password.queue)?;
+    let dummy = Arc::new(StoredHash::dummy(&settings.password.params));
+    log::info!(
+        "{} users, {} key {}, {} hashing threads, queue {}",
+        users.len(),
+        alg.as_str(),
+        key.kid,
+        pool.workers(),
+        settings.password.queue
+    );
+    Ok(AppState {
+        users,
+        dummy,
+        pool,
+        issuer: Issuer::new(key, &settings.token),
+        verifier,
+        jwks,
+        discovery,
+    })
+}
+
+impl Application {
+    /// Load everything, then bind `server.bind` (port 0 picks a free port).
+    pub fn build(settings: &Settings) -> Result<Application, StartError> {
+        let state = web::Data::new(build_state(settings)?);
+        let bind = settings.server.bind;
+        let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = listener.local_addr()?;
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).wrap(http::default_headers()).configure(http::routes)
+        })
+        .workers(settings.server.workers)
+        .listen(listener)?
+        .run();
+        log::info!("listening on http://{addr}");
+        Ok(Application { addr, server })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until stopped by a signal.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,221 @@
+//! The users file: who may log in, with which hash, roles and extra claims.
+//!
+//! Loaded and checked completely at start: a malformed hash, a duplicate name or an extra
+//! claim that would override a registered one stops the start with the user named, instead
+//! of surfacing as a failed login at three in the morning.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::claims::RESERVED_CLAIMS;
+use crate::password::StoredHash;
+
+/// The demo users shipped in `config/users.toml` (user_test / password_test), compiled in so
+/// that the service starts with no files. Demo only: a warning is logged when they are used.
+pub const DEMO_USERS_TOML: &str = include_str!("../config/users.toml");
+
+/// Longest user name accepted at login (bytes).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// One account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Login name; the token's `sub`.
+    pub name: String,
+    /// Parsed argon2 hash.
+    pub hash: Arc<StoredHash>,
+    /// Roles for the `roles` claim.
+    pub roles: Vec<String>,
+    /// Extra claims for the token (never a registered name).
+    pub claims: Map<String, Value>,
+    /// A disabled user gets the same answer as a wrong password.
+    pub disabled: bool,
+}
+
+/// All accounts by name.
+#[derive(Debug, Clone, Default)]
+pub struct Users {
+    by_name: HashMap<String, User>,
+}
+
+/// Why the users file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    /// The file could not be read.
+    #[error("users.file: cannot read {path}: {source}")]
+    Read {
+        /// The configured path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not TOML of the expected shape.
+    #[error("users file {path}: {message}")]
+    Syntax {
+        /// The configured path.
+        path: String,
+        /// The parser's message (line and column included).
+        message: String,
+    },
+    /// One user's entry is wrong.
+    #[error("users file {path}: user {user:?}: {message}")]
+    User {
+        /// The configured path.
+        path: String,
+        /// The user's name as written.
+        user: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    users: Vec<RawUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password_hash: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    claims: toml::Table,
+    #[serde(default)]
+    disabled: bool,
+}
+
+impl Users {
+    /// Read and check a users file.
+    pub fn load(path: &Path) -> Result<Users, UsersError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| UsersError::Read { path: shown.clone(), source })?;
+        Users::parse(&text, &shown)
+    }
+
+    /// The built-in demo users.
+    pub fn demo() -> Users {
+        Users::parse(DEMO_USERS_TOML, "(built-in demo users)").expect("shipped demo users file is valid")
+    }
+
+    /// Check users given as TOML text; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Users, UsersError> {
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| UsersError::Syntax { path: origin.to_owned(), message: e.to_string() })?;
+        let mut by_name = HashMap::with_capacity(raw.users.len());
+        for u in raw.users {
+            let fail = |message: String| UsersError::User {
+                path: origin.to_owned(),
+                user: u.name.clone(),
+                message,
+            };
+            check_name(&u.name).map_err(|m| fail(m.to_owned()))?;
+            let hash = StoredHash::parse(&u.password_hash)
+                .map_err(|e| fail(format!("password_hash is {e}")))?;
+            let mut claims = Map::new();
+            for (k, v) in u.claims {
+                if RESERVED_CLAIMS.contains(&k.as_str()) {
+                    return Err(fail(format!(
+                        "claim {k:?} is reserved and cannot be set per user (reserved: {})",
+                        RESERVED_CLAIMS.join(", ")
+                    )));
+                }
+                let v = serde_json::to_value(v).map_err(|e| fail(format!("claim {k:?}: {e}")))?;
+                claims.insert(k, v);
+            }
+            if by_name.contains_key(&u.name) {
+                return Err(fail("appears more than once".into()));
+            }
+            by_name.insert(
+                u.name.clone(),
+                User { name: u.name, hash: Arc::new(hash), roles: u.roles, claims, disabled: u.disabled },
+            );
+        }
+        Ok(Users { by_name })
+    }
+
+    /// The account called `name`, if any (exact match).
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// True when no account is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// A name that could never be sent in a `User-Name` header would be an account nobody can
+/// use; refuse it at load time instead.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("name is empty");
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err("name is longer than 256 bytes");
+    }
+    if name.trim() != name {
+        return Err("name starts or ends with whitespace, which HTTP headers cannot carry");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name contains a control character");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$y/7/zoapHJbqw2c2w5QGbg";
+
+    fn file(body: &str) -> String {
+        body.replace("HASH", HASH)
+    }
+
+    #[test]
+    fn loads_users_with_roles_and_claims() {
+        let u = Users::parse(
+            &file("[[users]]\nname='a'\npassword_hash='HASH'\nroles=['x']\nclaims={dept='ops'}\n"),
+            "t",
+        )
+        .unwrap();
+        let a = u.get("a").unwrap();
+        assert_eq!(a.roles, vec!["x"]);
+        assert_eq!(a.claims["dept"], "ops");
+        assert!(!a.disabled);
+    }
+
+    #[test]
+    fn errors_name_the_user() {
+        let cases = [
+            ("[[users]]\nname='bob'\npassword_hash='nope'\n", "password_hash"),
+            ("[[users]]\nname='bob'\npassword_hash='HASH'\n[[users]]\nname='bob'\npassword_hash='HASH'\n", "more than once"),
+            ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={sub='admin'}\n", "reserved"),
+            ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={exp=1}\n", "reserved"),
+        ];
+        for (text, needle) in cases {
+            let err = Users::parse(&file(text), "t").unwrap_err().to_string();
+            assert!(err.contains("\"bob\"") && err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn demo_users_parse() {
+        assert!(Users::demo().get("user_test").is_some());
+    }
+}

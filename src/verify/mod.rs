@@ -1,0 +1,1 @@
+//! Token verification for sibling services (placeholder; being written).

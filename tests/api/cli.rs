@@ -1,0 +1,249 @@
+//! The `watchword` binary as an operator runs it: hash-password, keygen, broken configs,
+//! and what the service writes to its log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_watchword");
+
+fn cheap_env(cmd: &mut Command) -> &mut Command {
+    let (m, t, p) = CHEAP;
+    cmd.env("WATCHWORD__PASSWORD__M_COST", m.to_string())
+        .env("WATCHWORD__PASSWORD__T_COST", t.to_string())
+        .env("WATCHWORD__PASSWORD__P_COST", p.to_string())
+        .env_remove("WATCHWORD_CONFIG")
+        .env_remove("RUST_LOG")
+}
+
+fn hash_with_cli(password: &str) -> String {
+    let mut child = cheap_env(&mut Command::new(BIN))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn hash_password_output_logs_in() {
+    let phc = hash_with_cli("s3cret pässword");
+    assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
+    let app = spawn_with(Spec {
+        users: format!("[[users]]\nname = \"cli\"\npassword_hash = \"{phc}\"\n"),
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(app.login(&Method::Post, "cli", "s3cret pässword").await.status(), 200);
+    assert_eq!(app.login(&Method::Post, "cli", "s3cret password").await.status(), 401);
+}
+
+#[test]
+fn hash_password_warns_about_edge_whitespace() {
+    let mut child = cheap_env(&mut Command::new(BIN))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b" padded\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whitespace"));
+}
+
+#[tokio::test]
+async fn keygen_output_is_accepted_as_the_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        let key = dir.path().join(format!("{alg}.pem"));
+        let status = Command::new(BIN).args(["keygen", "--alg", alg, "--out"]).arg(&key).status().unwrap();
+        assert!(status.success());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        // Never overwrites.
+        let again = Command::new(BIN).args(["keygen", "--alg", alg, "--out"]).arg(&key).output().unwrap();
+        assert!(!again.status.success());
+
+        let app = spawn_with(Spec {
+            config: format!("[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\n", key.display()),
+            ..Spec::default()
+        })
+        .await;
+        let token = app.token("user_test", PASSWORD).await;
+        let res = app
+            .client
+            .get(format!("{}/verify", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{alg}");
+    }
+}
+
+/// Run `serve` with a broken setting: it must exit non-zero, name the key, and never listen.
+fn assert_refuses(env: &[(&str, &str)], needle: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = Command::new(BIN);
+    cheap_env(&mut cmd).env("WATCHWORD__SERVER__BIND", format!("127.0.0.1:{port}"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.arg("serve").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{env:?} started");
+    assert!(stderr.contains(needle), "{env:?}: {stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn broken_config_stops_the_start_naming_the_key() {
+    assert_refuses(
+        &[("WATCHWORD__TOKEN__ALGORITHM", "HS1024")],
+        r#"token.algorithm: "HS1024" is not one of EdDSA, ES256, RS256, HS256"#,
+    );
+    assert_refuses(&[("WATCHWORD__TOKEN__TTL", "forever")], "token.ttl");
+    assert_refuses(&[("WATCHWORD__SERVER__BIND", "nowhere")], "server.bind");
+    assert_refuses(&[("WATCHWORD__PASSWORD__M_COST", "1")], "password.m_cost");
+    assert_refuses(&[("WATCHWORD__PASSWORD__M_COST", "lots")], "password.m_cost");
+    assert_refuses(&[("WATCHWORD__KEYS__SIGNING_KEY_FILE", "/nonexistent/key.pem")], "keys.signing_key_file");
+    assert_refuses(&[("WATCHWORD__USERS__FILE", "/nonexistent/users.toml")], "users.file");
+    assert_refuses(&[("WATCHWORD__TOKEN__TLL", "30m")], "tll");
+    assert_refuses(&[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")], "--config");
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, "[[users]]\nname = \"mallory\"\npassword_hash = \"plaintext\"\n").unwrap();
+    assert_refuses(&[("WATCHWORD__USERS__FILE", users.to_str().unwrap())], "\"mallory\"");
+    let key = dir.path().join("ed.pem");
+    std::fs::write(&key, watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap()).unwrap();
+    assert_refuses(
+        &[("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.to_str().unwrap()), ("WATCHWORD__TOKEN__ALGORITHM", "RS256")],
+        "keys.signing_key_file",
+    );
+}
+
+/// The binary serving on a free port, with its stderr collected.
+pub struct Running {
+    pub child: Child,
+    pub base: String,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn start(env: &[(&str, String)]) -> Running {
+        let mut cmd = Command::new(BIN);
+        cheap_env(&mut cmd).env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("server did not start: {}", log.lock().unwrap())
+        });
+        Running { child, base, log }
+    }
+
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && Arc::strong_count(&self.log) > 1 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = self.log.lock().unwrap().clone();
+        log
+    }
+}
+
+#[tokio::test]
+async fn readme_run_command_defaults_serve_the_demo_user_with_a_warning() {
+    // No config file, no key, no users file: the embedded defaults. Production argon2
+    // parameters too, as the demo user's hash was made with them.
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("WATCHWORD_CONFIG").env_remove("RUST_LOG").env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let base = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            break addr.trim().to_owned();
+        }
+    };
+    assert!(seen.contains("WARN") && seen.contains("ephemeral"), "{seen}");
+    assert!(seen.contains("DEMO users"), "{seen}");
+    let res = reqwest::Client::new()
+        .post(format!("{base}/login"))
+        .header("User-Name", "user_test")
+        .header("Password", "password_test")
+        .send()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn the_log_has_every_attempt_and_never_a_password_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, users_toml()).unwrap();
+    let server = Running::start(&[
+        ("WATCHWORD__USERS__FILE", users.display().to_string()),
+        ("RUST_LOG", "trace".into()),
+    ]);
+    let client = reqwest::Client::new();
+    let login = |user: &'static str, pw: &'static str| {
+        client.post(format!("{}/login", server.base)).header("User-Name", user).header("Password", pw).send()
+    };
+    let ok: serde_json::Value = login("user_test", PASSWORD).await.unwrap().json().await.unwrap();
+    let token = ok["token"].as_str().unwrap().to_owned();
+    assert_eq!(login("user_test", "Wrong-Secret-1").await.unwrap().status(), 401);
+    assert_eq!(login("nobody", "Wrong-Secret-2").await.unwrap().status(), 401);
+    assert_eq!(login("disabled_user", PASSWORD).await.unwrap().status(), 401);
+    let _ = client.get(format!("{}/verify", server.base)).bearer_auth(&token).send().await.unwrap();
+    let _ = client.get(format!("{}/verify", server.base)).bearer_auth(format!("{token}x")).send().await.unwrap();
+    let log = server.stop();
+
+    assert_eq!(log.matches("login outcome=ok").count(), 1, "{log}");
+    assert_eq!(log.matches("login outcome=bad_credentials").count(), 3, "{log}");
+    assert!(log.contains("user=\"nobody\""), "{log}");
+    assert!(log.contains("client=127.0.0.1"), "{log}");
+    for secret in [PASSWORD, "Wrong-Secret-1", "Wrong-Secret-2", token.as_str()] {
+        assert!(!log.contains(secret), "log contains a secret: {secret}\n{log}");
+    }
+    // Not even the signature part of a token.
+    let sig = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(sig));
+}

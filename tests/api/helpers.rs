@@ -1,0 +1,178 @@
+//! Start the real application on port 0 with cheap argon2 parameters and talk HTTP to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use watchword::config::Settings;
+use watchword::startup::Application;
+
+/// argon2 parameters cheap enough for tests; production keeps the OWASP defaults.
+pub const CHEAP: (u32, u32, u32) = (64, 1, 1);
+
+pub fn cheap_params() -> argon2::Params {
+    argon2::Params::new(CHEAP.0, CHEAP.1, CHEAP.2, None).unwrap()
+}
+
+pub fn hash(password: &str) -> String {
+    watchword::password::hash_password(password, &cheap_params()).unwrap()
+}
+
+/// Users every test server knows.
+pub const PASSWORD: &str = "password_test";
+pub const SPACED: &str = "pass word  with inner spaces";
+/// "çafé-ünïcode" typed with precomposed characters (NFC).
+pub const UNICODE_NFC: &str = "\u{e7}af\u{e9}-\u{fc}n\u{ef}code";
+/// The same password typed with combining accents (NFD).
+pub const UNICODE_NFD: &str = "c\u{327}afe\u{301}-u\u{308}ni\u{308}code";
+
+pub fn users_toml() -> String {
+    format!(
+        r#"
+[[users]]
+name = "user_test"
+password_hash = "{}"
+roles = ["demo", "admin"]
+claims = {{ dept = "ops", level = 3 }}
+
+[[users]]
+name = "disabled_user"
+password_hash = "{}"
+disabled = true
+
+[[users]]
+name = "spacey"
+password_hash = "{}"
+
+[[users]]
+name = "ünicode"
+password_hash = "{}"
+"#,
+        hash(PASSWORD),
+        hash(PASSWORD),
+        hash(SPACED),
+        hash(UNICODE_NFD),
+    )
+}
+
+/// How a test server differs from the defaults.
+pub struct Spec {
+    /// Extra TOML appended to the config file.
+    pub config: String,
+    /// Users file contents.
+    pub users: String,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec { config: String::new(), users: users_toml() }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
+pub fn write_config(dir: &std::path::Path, spec: &Spec) -> PathBuf {
+    let users = dir.join("users.toml");
+    std::fs::write(&users, &spec.users).unwrap();
+    let (m, t, p) = CHEAP;
+    let mut text = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[users]\nfile = \"{}\"\n\
+         [password]\nm_cost = {m}\nt_cost = {t}\np_cost = {p}\nworkers = 2\n",
+        users.display()
+    );
+    text.push_str(&spec.config);
+    let path = dir.join("watchword.toml");
+    std::fs::write(&path, merge_sections(&text)).unwrap();
+    path
+}
+
+/// TOML forbids a table twice; let specs add keys to any section by merging duplicates.
+fn merge_sections(text: &str) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut sections: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut current = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') && !l.starts_with("[[") {
+            current = l.to_owned();
+            if !order.contains(&current) {
+                order.push(current.clone());
+            }
+            continue;
+        }
+        sections.entry(current.clone()).or_default().push(line.to_owned());
+    }
+    let mut out = sections.remove("").unwrap_or_default().join("\n");
+    for s in order {
+        out.push_str(&format!("\n{s}\n{}\n", sections.remove(&s).unwrap_or_default().join("\n")));
+    }
+    out
+}
+
+pub async fn spawn_with(spec: Spec) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &spec);
+    let settings = Settings::load(Some(&path)).expect("test config loads");
+    let app = Application::build(&settings).expect("app builds");
+    let addr = app.addr();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), dir }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Spec::default()).await
+}
+
+pub enum Method {
+    Get,
+    Post,
+}
+
+pub const METHODS: [Method; 2] = [Method::Get, Method::Post];
+
+impl TestApp {
+    /// `/login` with the given raw headers.
+    pub async fn login_with(&self, method: &Method, headers: HeaderMap) -> reqwest::Response {
+        let url = format!("{}/login", self.base);
+        let req = match method {
+            Method::Get => self.client.get(url),
+            Method::Post => self.client.post(url),
+        };
+        req.headers(headers).send().await.expect("request sent")
+    }
+
+    /// `/login` with User-Name and Password.
+    pub async fn login(&self, method: &Method, user: &str, password: &str) -> reqwest::Response {
+        self.login_with(method, creds(user, password)).await
+    }
+
+    /// Log in and return the token.
+    pub async fn token(&self, user: &str, password: &str) -> String {
+        let res = self.login(&Method::Post, user, password).await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+}
+
+pub fn creds(user: &str, password: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("User-Name", HeaderValue::from_bytes(user.as_bytes()).unwrap());
+    h.insert("Password", HeaderValue::from_bytes(password.as_bytes()).unwrap());
+    h
+}
+
+/// Status and body bytes, for byte-identical comparisons.
+pub async fn status_body(res: reqwest::Response) -> (u16, String) {
+    (res.status().as_u16(), res.text().await.unwrap())
+}

@@ -1,0 +1,6 @@
+//! Tests over HTTP against the real service (bound on port 0), one module per concern.
+
+mod cli;
+mod helpers;
+mod login;
+mod token;
