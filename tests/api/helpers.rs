@@ -70,10 +70,12 @@ impl Default for Spec {
 }
 
 pub struct TestApp {
+    #[allow(dead_code)]
     pub addr: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    /// Holds the config and users files for the app's lifetime.
+    pub _dir: tempfile::TempDir,
 }
 
 /// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
@@ -122,7 +124,7 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
     let app = Application::build(&settings).expect("app builds");
     let addr = app.addr();
     tokio::spawn(app.run_until_stopped());
-    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), dir }
+    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir }
 }
 
 pub async fn spawn_app() -> TestApp {

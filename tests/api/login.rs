@@ -5,7 +5,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use crate::helpers::*;
 
 fn envelope(code: u16, message: &str) -> String {
-    serde_json::json!({"status": "error", "code": code, "message": message}).to_string()
+    format!(r#"{{"status":"error","code":{code},"message":"{message}"}}"#)
 }
 
 #[tokio::test]
