@@ -35,6 +35,30 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check a token as a sibling service would; prints its claims as JSON or the reason.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+#[group(id = "keys", required = true, multiple = false)]
+struct VerifyArgs {
+    /// JWK Set: a file, a JWKS URL or the login service's discovery URL.
+    #[arg(long, group = "keys")]
+    jwks: Option<String>,
+    /// Public key PEM file (Ed25519, P-256 or RSA).
+    #[arg(long, group = "keys")]
+    key: Option<PathBuf>,
+    /// File holding the HS256 secret.
+    #[arg(long, group = "keys")]
+    secret_file: Option<PathBuf>,
+    /// Required `iss`.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Accepted `aud` values (repeat the flag for several).
+    #[arg(long)]
+    audience: Vec<String>,
+    /// The token (or `-` to read it from stdin).
+    token: String,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +68,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(cli.config),
         Command::HashPassword => hash_password(cli.config),
         Command::Keygen { alg, out } => keygen(&alg, &out),
+        Command::Verify(args) => verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,5 +119,42 @@ fn keygen(alg: &str, out: &std::path::Path) -> Result<(), String> {
     let alg: SigningAlgorithm = alg.parse().map_err(|m| format!("--alg: {m}"))?;
     watchword::keys::write_new_key(out, alg).map_err(|e| e.to_string())?;
     eprintln!("wrote a new {} key to {}", alg.as_str(), out.display());
+    Ok(())
+}
+
+fn verify(args: VerifyArgs) -> Result<(), String> {
+    use watchword::verify::{Validation, Verifier};
+    let mut validation = Validation::default();
+    validation.issuer = args.issuer.clone();
+    validation.audience = args.audience.clone();
+    let token = if args.token == "-" {
+        let mut t = String::new();
+        std::io::stdin().read_to_string(&mut t).map_err(|e| format!("reading stdin: {e}"))?;
+        t.trim().to_owned()
+    } else {
+        args.token.clone()
+    };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let verifier = if let Some(jwks) = &args.jwks {
+        if jwks.starts_with("http://") || jwks.starts_with("https://") {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(Verifier::from_url(jwks, validation, Default::default()))
+        } else {
+            Verifier::from_jwks_file(jwks, validation)
+        }
+    } else if let Some(key) = &args.key {
+        Verifier::from_public_pem(&read(key)?, validation)
+    } else if let Some(secret) = &args.secret_file {
+        let mut bytes = read(secret)?;
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        Verifier::from_hs256_secret(&bytes, validation)
+    } else {
+        return Err("one of --jwks, --key or --secret-file is required".into());
+    }
+    .map_err(|e| format!("keys: {e}"))?;
+    let claims = verifier.verify(&token).map_err(|e| format!("token rejected ({}): {e}", e.reason()))?;
+    println!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?);
     Ok(())
 }

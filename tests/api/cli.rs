@@ -143,8 +143,12 @@ pub struct Running {
 
 impl Running {
     pub fn start(env: &[(&str, String)]) -> Running {
+        Running::start_on(0, env)
+    }
+
+    pub fn start_on(port: u16, env: &[(&str, String)]) -> Running {
         let mut cmd = Command::new(BIN);
-        cheap_env(&mut cmd).env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
+        cheap_env(&mut cmd).env("WATCHWORD__SERVER__BIND", format!("127.0.0.1:{port}"));
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -61,11 +61,26 @@ pub struct Spec {
     pub config: String,
     /// Users file contents.
     pub users: String,
+    /// Listen address; port 0 unless a test needs to know it up front.
+    pub bind: String,
 }
 
 impl Default for Spec {
     fn default() -> Self {
-        Spec { config: String::new(), users: users_toml() }
+        Spec { config: String::new(), users: users_toml(), bind: "127.0.0.1:0".into() }
+    }
+}
+
+impl Spec {
+    /// On a free port known in advance, with `token.issuer` set to the server's own URL, so
+    /// the discovery document points at this server (what JWKS clients follow).
+    pub fn self_issued() -> Spec {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Spec {
+            bind: format!("127.0.0.1:{port}"),
+            config: format!("[token]\nissuer = \"http://127.0.0.1:{port}\"\n"),
+            ..Spec::default()
+        }
     }
 }
 
@@ -84,8 +99,9 @@ pub fn write_config(dir: &std::path::Path, spec: &Spec) -> PathBuf {
     std::fs::write(&users, &spec.users).unwrap();
     let (m, t, p) = CHEAP;
     let mut text = format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\n[users]\nfile = \"{}\"\n\
+        "[server]\nbind = \"{}\"\nworkers = 1\n[users]\nfile = \"{}\"\n\
          [password]\nm_cost = {m}\nt_cost = {t}\np_cost = {p}\nworkers = 2\n",
+        spec.bind,
         users.display()
     );
     text.push_str(&spec.config);

@@ -1,6 +1,8 @@
 //! Tests over HTTP against the real service (bound on port 0), one module per concern.
 
 mod cli;
+mod example;
 mod helpers;
 mod login;
+mod remote;
 mod token;

@@ -64,10 +64,15 @@ async fn ttl_and_audience_come_from_config() {
 }
 
 async fn app_with_key(alg: &str) -> TestApp {
+    app_and_key(alg).await.0
+}
+
+/// A server signing with a fresh `alg` key, and that key's file contents.
+async fn app_and_key(alg: &str) -> (TestApp, String) {
     let pem = watchword::keys::generate_pem(alg.parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    std::fs::write(&key, pem).unwrap();
+    std::fs::write(&key, &pem).unwrap();
     let app = spawn_with(Spec {
         config: format!(
             "[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\n",
@@ -77,7 +82,7 @@ async fn app_with_key(alg: &str) -> TestApp {
     })
     .await;
     drop(dir); // the key is read at start
-    app
+    (app, pem)
 }
 
 #[tokio::test]
@@ -160,4 +165,29 @@ async fn verify_endpoint_accepts_fresh_tokens_and_rejects_tampered_ones() {
     assert!(www.starts_with(r#"Bearer error="invalid_token""#), "{www}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], 401);
+}
+
+#[tokio::test]
+async fn round_trip_login_then_verify_for_every_algorithm() {
+    use watchword::verify::{Validation, Verifier};
+    for alg in ["EdDSA", "ES256", "RS256", "HS256"] {
+        let (app, key) = app_and_key(alg).await;
+        let token = app.token("user_test", PASSWORD).await;
+        let validation = Validation { issuer: Some("http://127.0.0.1:8080".into()), ..Validation::default() };
+        let verifier = if alg == "HS256" {
+            Verifier::from_hs256_secret(key.trim_end().as_bytes(), validation).unwrap()
+        } else {
+            let jwks = app.get("/.well-known/jwks.json").await.text().await.unwrap();
+            Verifier::from_jwks_json(&jwks, validation).unwrap()
+        };
+        let claims = verifier.verify(&token).unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(claims.sub, "user_test");
+        assert_eq!(claims.roles, vec!["demo", "admin"]);
+        assert_eq!(claims.extra["dept"], "ops");
+        assert_eq!(claims.exp - claims.iat.unwrap(), 1800);
+
+        let res = app.client.get(format!("{}/verify", app.base)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{alg}");
+        assert_eq!(res.headers()["x-auth-user"], "user_test");
+    }
 }
