@@ -97,6 +97,8 @@ pub struct Settings {
     pub users: UserSettings,
     /// `[password]`
     pub password: PasswordSettings,
+    /// `[throttle]`
+    pub throttle: crate::throttle::ThrottleSettings,
 }
 
 /// `[server]`: where to listen.
@@ -106,6 +108,16 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// `server.workers`, resolved (never 0).
     pub workers: usize,
+    /// `server.trusted_proxies`
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.max_connections`, per worker.
+    pub max_connections: usize,
+    /// `server.request_head_timeout`
+    pub request_head_timeout: Duration,
+    /// `server.keep_alive`
+    pub keep_alive: Duration,
+    /// `server.shutdown_timeout`
+    pub shutdown_timeout: Duration,
 }
 
 /// `[token]`: what the issued tokens say.
@@ -154,6 +166,17 @@ struct Raw {
     keys: RawKeys,
     users: RawUsers,
     password: RawPassword,
+    throttle: RawThrottle,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    enabled: bool,
+    window: String,
+    max_failures_per_user: u32,
+    max_failures_per_ip: u32,
+    max_entries: usize,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +184,11 @@ struct Raw {
 struct RawServer {
     bind: String,
     workers: usize,
+    trusted_proxies: Vec<String>,
+    max_connections: usize,
+    request_head_timeout: String,
+    keep_alive: String,
+    shutdown_timeout: String,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +245,7 @@ impl Settings {
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("token.audience")
+            .with_list_parse_key("server.trusted_proxies")
             .try_parsing(true);
         let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
         raw.validate()
@@ -225,6 +254,27 @@ impl Settings {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn duration(key: &'static str, value: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value).map_err(|_| {
+        invalid(key, format!("{value:?} is not a duration (e.g. \"30m\", \"2h\", \"90s\")"))
+    })?;
+    if d < min || d > max {
+        return Err(invalid(
+            key,
+            format!("{value:?} is out of range: between {} and {}", humantime::format_duration(min), humantime::format_duration(max)),
+        ));
+    }
+    Ok(d)
+}
+
+fn positive<T: PartialOrd + Default + Copy>(key: &'static str, v: T) -> Result<T, ConfigError> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(invalid(key, "must be at least 1"))
+    }
 }
 
 fn non_empty_path(s: &str) -> Option<PathBuf> {
@@ -245,18 +295,30 @@ impl Raw {
             .algorithm
             .parse::<SigningAlgorithm>()
             .map_err(|m| invalid("token.algorithm", m))?;
-        let ttl = humantime::parse_duration(&self.token.ttl).map_err(|_| {
-            invalid(
-                "token.ttl",
-                format!("{:?} is not a duration (e.g. \"30m\", \"2h\", \"90s\")", self.token.ttl),
-            )
-        })?;
-        if ttl < Duration::from_secs(1) || ttl > MAX_TTL {
-            return Err(invalid(
-                "token.ttl",
-                format!("{:?} is out of range: between 1s and 24h", self.token.ttl),
-            ));
-        }
+        let secs = Duration::from_secs;
+        let ttl = duration("token.ttl", &self.token.ttl, secs(1), MAX_TTL)?;
+        let trusted_proxies = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid("server.trusted_proxies", format!("{s:?} is not an address or CIDR range (e.g. 10.0.0.0/8)"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let t = &self.throttle;
+        let throttle = crate::throttle::ThrottleSettings {
+            enabled: t.enabled,
+            window: duration("throttle.window", &t.window, secs(1), secs(24 * 3600))?,
+            max_failures_per_user: positive("throttle.max_failures_per_user", t.max_failures_per_user)?,
+            max_failures_per_ip: positive("throttle.max_failures_per_ip", t.max_failures_per_ip)?,
+            max_entries: positive("throttle.max_entries", t.max_entries)?,
+        };
         if self.token.issuer.trim().is_empty() {
             return Err(invalid("token.issuer", "must not be empty (use the service's public URL)"));
         }
@@ -279,6 +341,16 @@ impl Raw {
             server: ServerSettings {
                 bind,
                 workers: if self.server.workers == 0 { cores() } else { self.server.workers },
+                trusted_proxies,
+                max_connections: positive("server.max_connections", self.server.max_connections)?,
+                request_head_timeout: duration(
+                    "server.request_head_timeout",
+                    &self.server.request_head_timeout,
+                    Duration::from_millis(100),
+                    secs(300),
+                )?,
+                keep_alive: duration("server.keep_alive", &self.server.keep_alive, Duration::ZERO, secs(3600))?,
+                shutdown_timeout: duration("server.shutdown_timeout", &self.server.shutdown_timeout, Duration::ZERO, secs(3600))?,
             },
             token: TokenSettings {
                 issuer: self.token.issuer.trim().to_owned(),
@@ -295,6 +367,7 @@ impl Raw {
             keys: KeySettings { signing_key_file: non_empty_path(&self.keys.signing_key_file) },
             users: UserSettings { file: non_empty_path(&self.users.file) },
             password: PasswordSettings { params, workers, queue },
+            throttle,
         })
     }
 }

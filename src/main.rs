@@ -37,6 +37,8 @@ enum Command {
     },
     /// Check a token as a sibling service would; prints its claims as JSON or the reason.
     Verify(VerifyArgs),
+    /// Exit 0 when the local service answers /healthz, else 1 (the image's HEALTHCHECK).
+    Healthcheck,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::HashPassword => hash_password(cli.config),
         Command::Keygen { alg, out } => keygen(&alg, &out),
         Command::Verify(args) => verify(args),
+        Command::Healthcheck => healthcheck(cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,4 +160,34 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     let claims = verifier.verify(&token).map_err(|e| format!("token rejected ({}): {e}", e.reason()))?;
     println!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// A plain HTTP/1.1 GET over a socket: the runtime image has no curl, and this needs no TLS.
+fn healthcheck(config: Option<PathBuf>) -> Result<(), String> {
+    use std::io::Write;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let settings = Settings::load(config.as_deref()).map_err(|e| e.to_string())?;
+    let mut addr = settings.server.bind;
+    if addr.ip().is_unspecified() {
+        let local = match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        addr = SocketAddr::new(local, addr.port());
+    }
+    let timeout = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| format!("{addr}: {e}"))?;
+    if head.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("{addr}: /healthz answered {:?}", String::from_utf8_lossy(&head)))
+    }
 }

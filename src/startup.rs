@@ -121,6 +121,10 @@ impl Application {
             App::new().app_data(state.clone()).wrap(http::default_headers()).configure(http::routes)
         })
         .workers(settings.server.workers)
+        .max_connections(settings.server.max_connections)
+        .client_request_timeout(settings.server.request_head_timeout)
+        .keep_alive(settings.server.keep_alive)
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .listen(listener)?
         .run();
         log::info!("listening on http://{addr}");

@@ -1,5 +1,6 @@
 //! The HTTP face of the service: shared state, routes, and one file per endpoint group.
 
+pub mod client;
 pub mod error;
 pub mod keys;
 pub mod login;

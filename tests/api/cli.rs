@@ -251,3 +251,60 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     let sig = token.rsplit('.').next().unwrap();
     assert!(!log.contains(sig));
 }
+
+/// The container's way: an empty working directory, configuration from environment variables
+/// and mounted files only, bound to 0.0.0.0; `healthcheck` exits 0 against it, 1 without it.
+#[tokio::test]
+async fn runs_like_the_image_from_an_empty_directory() {
+    let mounted = tempfile::tempdir().unwrap();
+    let key = mounted.path().join("key.pem");
+    std::fs::write(&key, watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap()).unwrap();
+    let users = mounted.path().join("users.toml");
+    std::fs::write(&users, users_toml()).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("0.0.0.0:{port}");
+    let env = [
+        ("WATCHWORD__SERVER__BIND", bind.clone()),
+        ("WATCHWORD__TOKEN__ALGORITHM", "ES256".to_owned()),
+        ("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.display().to_string()),
+        ("WATCHWORD__USERS__FILE", users.display().to_string()),
+    ];
+    let healthcheck = || {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(empty.path()).env_remove("WATCHWORD_CONFIG").arg("healthcheck");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap().status.code()
+    };
+    assert_eq!(healthcheck(), Some(1), "nothing listens yet");
+
+    let mut cmd = Command::new(BIN);
+    cheap_env(&mut cmd).current_dir(empty.path());
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("server started").unwrap();
+        assert!(!line.contains("DEMO"), "{line}");
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(healthcheck(), Some(0));
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/login"))
+        .headers(creds("user_test", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(healthcheck(), Some(1), "down again");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "writes nothing to its directory");
+}
