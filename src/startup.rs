@@ -47,6 +47,7 @@ pub enum StartError {
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
@@ -117,8 +118,9 @@ impl Application {
         let bind = settings.server.bind;
         let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr()?;
+        let shared = state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).wrap(http::default_headers()).configure(http::routes)
+            App::new().app_data(shared.clone()).wrap(http::default_headers()).configure(http::routes)
         })
         .workers(settings.server.workers)
         .max_connections(settings.server.max_connections)
@@ -128,12 +130,22 @@ impl Application {
         .listen(listener)?
         .run();
         log::info!("listening on http://{addr}");
-        Ok(Application { addr, server })
+        Ok(Application { addr, server, state })
     }
 
     /// The bound address (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The state the handlers share (tests read counters from it).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// Serve until stopped by a signal.

@@ -91,6 +91,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Holds the config and users files for the app's lifetime.
     pub _dir: tempfile::TempDir,
+    /// The running app's shared state, for counters.
+    pub state: actix_web::web::Data<watchword::http::AppState>,
 }
 
 /// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
@@ -110,10 +112,10 @@ pub fn write_config(dir: &std::path::Path, spec: &Spec) -> PathBuf {
     path
 }
 
-/// TOML forbids a table twice; let specs add keys to any section by merging duplicates.
+/// TOML forbids a table or a key twice; let specs add or override keys in any section.
 fn merge_sections(text: &str) -> String {
-    let mut order: Vec<String> = Vec::new();
-    let mut sections: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut order: Vec<String> = vec![String::new()];
+    let mut sections: std::collections::HashMap<String, Vec<(String, String)>> = Default::default();
     let mut current = String::new();
     for line in text.lines() {
         let l = line.trim();
@@ -124,11 +126,22 @@ fn merge_sections(text: &str) -> String {
             }
             continue;
         }
-        sections.entry(current.clone()).or_default().push(line.to_owned());
+        let key = l.split('=').next().unwrap_or("").trim().to_owned();
+        let entries = sections.entry(current.clone()).or_default();
+        match entries.iter_mut().find(|(k, _)| !k.is_empty() && *k == key) {
+            Some(entry) => entry.1 = line.to_owned(),
+            None => entries.push((key, line.to_owned())),
+        }
     }
-    let mut out = sections.remove("").unwrap_or_default().join("\n");
+    let mut out = String::new();
     for s in order {
-        out.push_str(&format!("\n{s}\n{}\n", sections.remove(&s).unwrap_or_default().join("\n")));
+        if !s.is_empty() {
+            out.push_str(&format!("\n{s}\n"));
+        }
+        for (_, line) in sections.remove(&s).unwrap_or_default() {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     out
 }
@@ -139,8 +152,9 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
     let settings = Settings::load(Some(&path)).expect("test config loads");
     let app = Application::build(&settings).expect("app builds");
     let addr = app.addr();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir }
+    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir, state }
 }
 
 pub async fn spawn_app() -> TestApp {

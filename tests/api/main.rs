@@ -3,6 +3,7 @@
 mod cli;
 mod example;
 mod helpers;
+mod hostile;
 mod login;
 mod remote;
 mod token;
