@@ -22,6 +22,8 @@ pub mod password;
 #[cfg(feature = "server")]
 pub mod startup;
 #[cfg(feature = "server")]
+pub mod throttle;
+#[cfg(feature = "server")]
 pub mod users;
 
 pub use claims::Claims;

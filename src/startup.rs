@@ -108,6 +108,8 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         verifier,
         jwks,
         discovery,
+        throttle: crate::throttle::Throttle::new(settings.throttle.clone()),
+        trusted_proxies: settings.server.trusted_proxies.clone(),
     })
 }
 

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Unknown user, wrong password or disabled user: one answer for all three.
     #[error("Invalid user name or password.")]
     BadCredentials,
+    /// Too many recent failures for this user name and address, or this address.
+    #[error("Too many failed attempts. Try again in {0} seconds.")]
+    Throttled(u64),
     /// The hashing queue is full (load shedding).
     #[error("Service busy, try again.")]
     Busy,
@@ -64,6 +67,7 @@ impl ApiError {
         match self {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Busy => "shed",
+            ApiError::Throttled(_) => "throttled",
             ApiError::Internal(_) => "internal_error",
             ApiError::InvalidToken(e) => e.reason(),
             ApiError::MissingToken => "missing_token",
@@ -83,6 +87,7 @@ impl ResponseError for ApiError {
             ApiError::BadCredentials | ApiError::MissingToken | ApiError::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -99,6 +104,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Busy => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::Throttled(secs) => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
             }
             ApiError::MissingToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

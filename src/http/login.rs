@@ -1,5 +1,6 @@
 //! `/login`: `User-Name` and `Password` headers in, a signed token out.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,8 +43,14 @@ fn field<'a>(req: &'a HttpRequest, name: &'static str, max: usize) -> Result<&'a
 /// `GET|POST /login`.
 pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "-".into());
-    let result = attempt(&req, &state).await;
+    let client = req
+        .peer_addr()
+        .map(|peer| super::client::client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
+    let result = match client {
+        Some(ip) => attempt(&req, &state, ip).await,
+        None => Err((None, ApiError::Internal("no peer address".into()))),
+    };
+    let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
         Ok((user, _)) => {
@@ -64,12 +71,19 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .body(body))
 }
 
-type Attempt = Result<(String, String), (Option<String>, ApiError)>;
+type Outcome = Result<(String, String), (Option<String>, ApiError)>;
 
-async fn attempt(req: &HttpRequest, state: &AppState) -> Attempt {
+async fn attempt(req: &HttpRequest, state: &AppState, client: IpAddr) -> Outcome {
     let name = field(req, USER_NAME, MAX_NAME_BYTES).map_err(|e| (None, e))?;
     let fail = |e| (Some(name.to_owned()), e);
     let password = field(req, PASSWORD, MAX_PASSWORD_BYTES).map_err(fail)?;
+
+    // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
+    // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
+    let slot = state
+        .throttle
+        .begin_now(name, client)
+        .map_err(|locked| fail(ApiError::Throttled(locked.retry_after.as_secs().max(1))))?;
 
     // Unknown and disabled users are checked against the dummy hash: the same argon2 work
     // as a real check, so the answer time does not tell which names exist.
@@ -83,8 +97,12 @@ async fn attempt(req: &HttpRequest, state: &AppState) -> Attempt {
     })?;
     let user = match (user, matched) {
         (Some(user), true) => user,
-        _ => return Err(fail(ApiError::BadCredentials)),
+        _ => {
+            slot.failure();
+            return Err(fail(ApiError::BadCredentials));
+        }
     };
+    slot.success();
     let token = state.issuer.issue(user).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
     Ok((name.to_owned(), token))
 }

@@ -34,6 +34,10 @@ pub struct AppState {
     pub jwks: String,
     /// `/.well-known/openid-configuration`, serialized once.
     pub discovery: String,
+    /// Failed-login counters.
+    pub throttle: crate::throttle::Throttle,
+    /// `server.trusted_proxies`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Register every route on an actix `App`.

@@ -118,3 +118,133 @@ async fn huge_header_blocks_are_refused() {
     }
     assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 200, "still serving");
 }
+
+/// Requests from many addresses through a trusted proxy (the test client is 127.0.0.1).
+fn via_proxy(config: &str) -> Spec {
+    Spec {
+        config: format!("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{config}"),
+        ..Spec::default()
+    }
+}
+
+async fn login_from(app: &TestApp, ip: &str, user: &str, password: &str) -> reqwest::Response {
+    let mut h = creds(user, password);
+    h.insert("X-Forwarded-For", HeaderValue::from_str(ip).unwrap());
+    app.login_with(&Method::Post, h).await
+}
+
+#[tokio::test]
+async fn sixth_wrong_guess_is_throttled_and_locks_out_the_right_password_too() {
+    let app = spawn_with(via_proxy("[throttle]\nwindow = \"2s\"\n")).await;
+    for _ in 0..5 {
+        assert_eq!(login_from(&app, "203.0.113.1", "user_test", "guess").await.status(), 401);
+    }
+    let res = login_from(&app, "203.0.113.1", "user_test", "guess").await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], 429);
+    assert_eq!(body["message"], format!("Too many failed attempts. Try again in {retry} seconds."));
+
+    // The right password is refused too, with the same answer and no argon2 work.
+    let before = app.state.pool.verifications();
+    let res = login_from(&app, "203.0.113.1", "user_test", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    // Case variants of the name share the counter.
+    assert_eq!(login_from(&app, "203.0.113.1", "USER_test", PASSWORD).await.status(), 429);
+    assert_eq!(app.state.pool.verifications(), before, "argon2 ran for a locked pair");
+
+    // Other accounts from that address, and the same account from another address, still work.
+    assert_eq!(login_from(&app, "203.0.113.1", "spacey", SPACED).await.status(), 200);
+    assert_eq!(login_from(&app, "198.51.100.7", "user_test", PASSWORD).await.status(), 200);
+
+    // After the window, the pair logs in again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(login_from(&app, "203.0.113.1", "user_test", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_names_are_counted_like_known_ones() {
+    let app = spawn_with(via_proxy("")).await;
+    for _ in 0..5 {
+        assert_eq!(login_from(&app, "203.0.113.2", "ghost", "x").await.status(), 401);
+    }
+    assert_eq!(login_from(&app, "203.0.113.2", "ghost", "x").await.status(), 429);
+}
+
+#[tokio::test]
+async fn success_clears_the_pairs_failures() {
+    let app = spawn_with(via_proxy("")).await;
+    for _ in 0..4 {
+        assert_eq!(login_from(&app, "203.0.113.3", "user_test", "x").await.status(), 401);
+    }
+    assert_eq!(login_from(&app, "203.0.113.3", "user_test", PASSWORD).await.status(), 200);
+    for _ in 0..4 {
+        assert_eq!(login_from(&app, "203.0.113.3", "user_test", "x").await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn per_address_limit_covers_password_spraying() {
+    let app = spawn_with(via_proxy("[throttle]\nmax_failures_per_ip = 8\n")).await;
+    for i in 0..8 {
+        assert_eq!(login_from(&app, "203.0.113.4", &format!("victim{i}"), "Summer2026!").await.status(), 401);
+    }
+    assert_eq!(login_from(&app, "203.0.113.4", "user_test", PASSWORD).await.status(), 429);
+}
+
+/// 50 wrong guesses at once on one account: the check and the count are one step, so no
+/// more than the limit reach argon2 (Keycloak's bypass was exactly this race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_cannot_slip_past_the_limit() {
+    let app = spawn_with(via_proxy("[server]\nworkers = 2\n")).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let app = std::sync::Arc::clone(&app);
+        tasks.push(tokio::spawn(async move {
+            login_from(&app, "203.0.113.5", "user_test", &format!("guess-{i}")).await.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!(unauthorized <= 5, "{unauthorized} wrong guesses were checked: {statuses:?}");
+    assert_eq!(unauthorized + throttled, 50, "{statuses:?}");
+}
+
+/// A spray of random names from random addresses keeps the tables at their cap.
+#[tokio::test]
+async fn random_name_spray_keeps_tables_bounded() {
+    let app = spawn_with(via_proxy("[throttle]\nmax_entries = 64\n")).await;
+    for i in 0..300u32 {
+        let ip = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+        let res = login_from(&app, &ip, &format!("spray-{i}-{}", i.wrapping_mul(2654435761)), "x").await;
+        assert_eq!(res.status(), 401);
+        let (pairs, ips) = app.state.throttle.len();
+        assert!(pairs <= 64 && ips <= 64, "{pairs} pairs, {ips} addresses after {i}");
+    }
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_untrusted_peers_are_ignored() {
+    // No trusted proxies: X-Forwarded-For cannot buy an attacker fresh counters.
+    let app = spawn_app().await;
+    for i in 0..5 {
+        assert_eq!(login_from(&app, &format!("192.0.2.{i}"), "user_test", "x").await.status(), 401);
+    }
+    assert_eq!(login_from(&app, "192.0.2.99", "user_test", PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn throttling_can_be_turned_off() {
+    let app = spawn_with(Spec { config: "[throttle]\nenabled = false\n".into(), ..Spec::default() }).await;
+    for _ in 0..8 {
+        assert_eq!(app.login(&Method::Post, "user_test", "x").await.status(), 401);
+    }
+    assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 200);
+}
