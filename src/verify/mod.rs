@@ -1,1 +1,271 @@
-//! Token verification for sibling services (placeholder; being written).
+//! Token verification for sibling services: check a watchword token locally, with public keys
+//! only, and get its [`Claims`] or the precise reason it was refused.
+//!
+//! A service needs no call to the login service per request: a [`Verifier`] holds the parsed
+//! keys (from a JWKS, a public key PEM, an HS256 secret, or fetched from a URL and refreshed in
+//! the background with the `remote-jwks` feature). With the `actix` feature,
+//! [`actix::Authenticated`] does the whole `Authorization` → claims step as an extractor.
+//!
+//! What is enforced, whatever the token says:
+//!
+//! * size first ([`Validation::max_token_size`]), then exactly three segments of unpadded
+//!   base64url, and a header that is a JSON object without duplicate names;
+//! * the configured key decides the algorithm: each key has exactly one (Ed25519 → `EdDSA`,
+//!   P-256 → `ES256`, RSA → `RS256`, secret → `HS256`) and the header's `alg` must equal it.
+//!   `none`, HS256 signed with a public key and any other mismatch are refused;
+//! * `kid` only selects from the configured keys (a token without `kid` uses the only key,
+//!   if there is only one). `jku`, `x5u`, `x5c` and `jwk` headers are never fetched or trusted;
+//!   `crit` is refused; `typ`, when present, must be `JWT`;
+//! * the signature is checked before any claim is looked at;
+//! * `exp` and `sub` are required; `exp`, `nbf` and `iat` are checked with
+//!   [`Validation::leeway`] (at most 5 minutes); then the issuer and audience, when configured.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::claims::Claims;
+
+#[cfg(feature = "actix")]
+pub mod actix;
+mod authorization;
+mod error;
+mod jws;
+mod keys;
+#[cfg(feature = "remote-jwks")]
+mod remote;
+mod validation;
+
+pub use authorization::token_from_authorization;
+pub use error::{KeyError, VerifyError};
+pub use keys::MIN_HS256_SECRET_BYTES;
+#[cfg(feature = "remote-jwks")]
+pub use remote::RemoteOptions;
+pub use validation::{Validation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, MAX_LEEWAY};
+
+use jws::Failure;
+use keys::KeySet;
+
+/// Checks tokens against a fixed or remotely refreshed key set.
+///
+/// Build it once at start and share it: cloning is cheap (an `Arc`), verification takes
+/// `&self` and is safe from any number of threads. Keys are parsed when the verifier is
+/// built, so a bad key fails construction instead of every request.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    validation: Validation,
+    /// Swapped as a whole by a remote refresh; readers clone the `Arc` and never wait on it.
+    keys: RwLock<Arc<KeySet>>,
+    #[cfg(feature = "remote-jwks")]
+    remote: Option<remote::Remote>,
+}
+
+impl Inner {
+    fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => Arc::clone(&keys),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    #[cfg(feature = "remote-jwks")]
+    pub(crate) fn replace_keys(&self, keys: KeySet) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut slot) => *slot = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.key_count())
+            .field("validation", &self.inner.validation)
+            .field("fetches", &self.fetch_count())
+            .finish()
+    }
+}
+
+fn now_unix() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+impl Verifier {
+    fn with_keys(keys: KeySet, validation: Validation) -> Verifier {
+        Verifier {
+            inner: Arc::new(Inner {
+                validation,
+                keys: RwLock::new(Arc::new(keys)),
+                #[cfg(feature = "remote-jwks")]
+                remote: None,
+            }),
+        }
+    }
+
+    /// From a JWK Set document (`{"keys":[…]}`), e.g. a copy of the login service's
+    /// `/.well-known/jwks.json`. Unusable entries are skipped (logged at debug): `use` other
+    /// than `sig`, `key_ops` without `verify`, an `alg` other than the key type's one, `oct`
+    /// keys (HS256 only via [`Verifier::from_hs256_secret`]), other key types and curves, RSA
+    /// under 2048 bits. Keys without `kid` are stored under their RFC 7638 SHA-256 thumbprint.
+    /// A second key with an already used `kid` is skipped. Fails when no key is usable.
+    pub fn from_jwks_json(text: &str, validation: Validation) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(KeySet::from_jwks_json(text)?, validation))
+    }
+
+    /// [`Verifier::from_jwks_json`] on a file's contents, for keys shipped with the deployment.
+    pub fn from_jwks_file(path: impl AsRef<Path>, validation: Validation) -> Result<Verifier, KeyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+        Verifier::from_jwks_json(&text, validation)
+    }
+
+    /// From an already parsed JWK Set (the login service builds its own `/verify` verifier
+    /// from the set it publishes, so both always agree). Same rules as
+    /// [`Verifier::from_jwks_json`].
+    pub fn from_jwk_set(set: &jsonwebtoken::jwk::JwkSet, validation: Validation) -> Result<Verifier, KeyError> {
+        let values: Vec<serde_json::Value> = set
+            .keys
+            .iter()
+            .map(|jwk| serde_json::to_value(jwk).unwrap_or(serde_json::Value::Null))
+            .collect();
+        Ok(Verifier::with_keys(KeySet::from_jwks(values.iter())?, validation))
+    }
+
+    /// From one SubjectPublicKeyInfo `PUBLIC KEY` PEM (or a PKCS#1 `RSA PUBLIC KEY`); the key
+    /// type, and so the algorithm, is read from the key itself: Ed25519 → EdDSA, P-256 → ES256,
+    /// RSA (2048 to 8192 bits) → RS256.
+    ///
+    /// Tokens without `kid`, or with the key's RFC 7638 thumbprint as `kid` (what watchword
+    /// issues), are checked against it; other `kid`s are unknown. Use
+    /// [`Verifier::from_public_pem_with_kid`] when the issuer uses its own key ids.
+    pub fn from_public_pem(pem: &[u8], validation: Validation) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(KeySet::from_public_pem(pem, None)?, validation))
+    }
+
+    /// [`Verifier::from_public_pem`] for an issuer that names its key `kid` (then tokens
+    /// must carry that `kid` or none).
+    pub fn from_public_pem_with_kid(pem: &[u8], kid: &str, validation: Validation) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(KeySet::from_public_pem(pem, Some(kid))?, validation))
+    }
+
+    /// An HS256 verifier: the only way HS256 is ever accepted, so a public key can never be
+    /// mistaken for a MAC secret. The secret must have at least 32 bytes. Its `kid` is the
+    /// RFC 7638 thumbprint of the secret's `oct` JWK, as watchword's issuer sets it; tokens
+    /// without `kid` are accepted too.
+    pub fn from_hs256_secret(secret: &[u8], validation: Validation) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(KeySet::from_hs256_secret(secret, None)?, validation))
+    }
+
+    /// [`Verifier::from_hs256_secret`] for an issuer that names its secret `kid`.
+    pub fn from_hs256_secret_with_kid(secret: &[u8], kid: &str, validation: Validation) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(KeySet::from_hs256_secret(secret, Some(kid))?, validation))
+    }
+
+    /// From the login service's URL: its discovery document
+    /// (`…/.well-known/openid-configuration`, whose `jwks_uri` is followed once) or directly a
+    /// JWKS URL. The keys are fetched now (an error if that fails), then refreshed in the
+    /// background every [`RemoteOptions::refresh_interval`] and when a token names an unknown
+    /// `kid` (at most once per [`RemoteOptions::cooldown`], so random `kid`s cannot make it
+    /// hammer the issuer). Verification itself never waits for the network: a token with a
+    /// new `kid` is refused with [`VerifyError::UnknownKey`] until the refresh has landed. A
+    /// failed refresh keeps the last good keys and logs a warning. The refresh task runs on
+    /// the Tokio runtime this is called on and stops once every clone of the verifier is gone.
+    #[cfg(feature = "remote-jwks")]
+    pub async fn from_url(url: &str, validation: Validation, options: RemoteOptions) -> Result<Verifier, KeyError> {
+        let (keys, remote, task) = remote::connect(url, options).await?;
+        let inner = Arc::new(Inner { validation, keys: RwLock::new(Arc::new(keys)), remote: Some(remote) });
+        task.spawn(Arc::downgrade(&inner));
+        Ok(Verifier { inner })
+    }
+
+    /// Verify a compact JWS token now: signature, then claims. The token's text never appears
+    /// in the error.
+    pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.verify_at(token, now_unix())
+    }
+
+    /// Parse an `Authorization` value (see [`token_from_authorization`]) and verify its token.
+    pub fn verify_authorization(&self, header_value: &[u8]) -> Result<Claims, VerifyError> {
+        self.verify(token_from_authorization(header_value)?)
+    }
+
+    /// DANGER, for tests and offline replay only: [`Verifier::verify`] as if the current time
+    /// were `now_unix_secs`. Lets published test vectors with long-past `exp` be checked
+    /// without switching off time checks in production code.
+    #[doc(hidden)]
+    pub fn verify_at(&self, token: &str, now_unix_secs: i64) -> Result<Claims, VerifyError> {
+        let payload = self.check_signature(token)?;
+        let claims = jws::parse_claims(&payload)?;
+        self.inner.validation.check(&claims, now_unix_secs)?;
+        Ok(claims)
+    }
+
+    /// DANGER, for test vectors whose payload is not a claim set (RFC 8037 A.4, Wycheproof):
+    /// every structural, header, key and signature rule, but no claim check at all. Returns
+    /// the payload bytes. Never use this to authenticate anything.
+    #[doc(hidden)]
+    pub fn verify_signature_only(&self, token: &str) -> Result<Vec<u8>, VerifyError> {
+        self.check_signature(token)
+    }
+
+    fn check_signature(&self, token: &str) -> Result<Vec<u8>, VerifyError> {
+        let keys = self.inner.keys();
+        match jws::check_signature(token, self.inner.validation.max_token_size, &keys) {
+            Ok(checked) => Ok(checked.payload),
+            Err(Failure::Other(e)) => Err(e),
+            Err(Failure::UnknownKid) => {
+                #[cfg(feature = "remote-jwks")]
+                if let Some(remote) = &self.inner.remote {
+                    remote.request_refresh();
+                }
+                Err(VerifyError::UnknownKey)
+            }
+        }
+    }
+
+    /// Number of keys currently loaded (for start-up logs and health checks).
+    pub fn key_count(&self) -> usize {
+        self.inner.keys().len()
+    }
+
+    /// The `kid`s currently loaded, in no particular order (thumbprints for keys loaded
+    /// without one), so operators can see which keys a service trusts.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.inner.keys().kids().map(str::to_owned).collect()
+    }
+
+    /// The claim rules this verifier applies.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
+    /// HTTP requests made for keys so far (discovery document and JWKS, first fetch included,
+    /// failed ones too); always 0 for a verifier not built with `from_url`. Lets tests and
+    /// metrics see that unknown `kid`s do not turn into a request each.
+    pub fn fetch_count(&self) -> u64 {
+        #[cfg(feature = "remote-jwks")]
+        if let Some(remote) = &self.inner.remote {
+            return remote.fetch_count();
+        }
+        0
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Verifier>();
+    is::<VerifyError>();
+    is::<KeyError>();
+}

@@ -5,7 +5,9 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::*;
 
-#[tokio::test]
+// Multi-threaded: the test reads the child's stdout with blocking calls while the in-process
+// login service must keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sibling_service_accepts_only_valid_tokens() {
     let exe = std::env::current_exe().unwrap();
     let example = exe.parent().unwrap().parent().unwrap().join("examples/sibling_service");
