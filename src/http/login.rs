@@ -25,12 +25,20 @@ pub const PASSWORD: &str = "Password";
 /// checked before any hashing. Bytes are read directly: `HeaderValue::to_str` would refuse
 /// every non-ASCII password.
 fn field<'a>(req: &'a HttpRequest, name: &'static str, max: usize) -> Result<&'a str, ApiError> {
-    let mut values = req.headers().get_all(name);
-    let value = values.next().ok_or(ApiError::MissingField(name))?;
+    read_field(req.headers().get_all(name).map(|v| v.as_bytes()), name, max)
+}
+
+/// The checks of one credential field over all the values a request carried for it: exactly
+/// one, non-empty, at most `max` bytes, UTF-8. Separate from actix types so it can be fuzzed.
+pub fn read_field<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+    name: &'static str,
+    max: usize,
+) -> Result<&'a str, ApiError> {
+    let bytes = values.next().ok_or(ApiError::MissingField(name))?;
     if values.next().is_some() {
         return Err(ApiError::RepeatedField(name));
     }
-    let bytes = value.as_bytes();
     if bytes.is_empty() {
         return Err(ApiError::EmptyField(name));
     }
