@@ -1,5 +1,6 @@
 //! Tests over HTTP against the real service (bound on port 0), one module per concern.
 
+mod attacks;
 mod cli;
 mod example;
 mod helpers;
