@@ -65,7 +65,8 @@ impl Alg {
 
 enum Material {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    /// Boxed: an HMAC key holds precomputed state of over a kilobyte.
+    Hmac(Box<hmac::Key>),
 }
 
 /// One parsed key and its single algorithm.
@@ -183,7 +184,7 @@ impl KeySet {
             Some(kid) => checked_kid(kid)?,
             None => thumbprint(&format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret))),
         };
-        let key = VerifyKey { alg: Alg::HS256, material: Material::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret)) };
+        let key = VerifyKey { alg: Alg::HS256, material: Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))) };
         let mut set = KeySet::new();
         set.insert(kid, key).map_err(|_| KeyError::InvalidKid("duplicate"))?;
         Ok(set)

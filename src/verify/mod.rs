@@ -4,7 +4,7 @@
 //! A service needs no call to the login service per request: a [`Verifier`] holds the parsed
 //! keys (from a JWKS, a public key PEM, an HS256 secret, or fetched from a URL and refreshed in
 //! the background with the `remote-jwks` feature). With the `actix` feature,
-//! [`actix::Authenticated`] does the whole `Authorization` → claims step as an extractor.
+//! `actix::Authenticated` does the whole `Authorization` → claims step as an extractor.
 //!
 //! What is enforced, whatever the token says:
 //!

@@ -6,5 +6,6 @@ mod example;
 mod helpers;
 mod hostile;
 mod login;
+mod properties;
 mod remote;
 mod token;
