@@ -218,6 +218,8 @@ async fn readme_run_command_defaults_serve_the_demo_user_with_a_warning() {
     assert_eq!(res.status(), 200);
 }
 
+/// The hostile mix in one run against the real binary, then the whole log is searched for
+/// every secret that was sent: passwords (right, wrong, oversized, throttled) and tokens.
 #[tokio::test]
 async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,7 +230,7 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
         ("RUST_LOG", "trace".into()),
     ]);
     let client = reqwest::Client::new();
-    let login = |user: &'static str, pw: &'static str| {
+    let login = |user: &str, pw: &str| {
         client.post(format!("{}/login", server.base)).header("User-Name", user).header("Password", pw).send()
     };
     let ok: serde_json::Value = login("user_test", PASSWORD).await.unwrap().json().await.unwrap();
@@ -236,20 +238,42 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     assert_eq!(login("user_test", "Wrong-Secret-1").await.unwrap().status(), 401);
     assert_eq!(login("nobody", "Wrong-Secret-2").await.unwrap().status(), 401);
     assert_eq!(login("disabled_user", PASSWORD).await.unwrap().status(), 401);
-    let _ = client.get(format!("{}/verify", server.base)).bearer_auth(&token).send().await.unwrap();
-    let _ = client.get(format!("{}/verify", server.base)).bearer_auth(format!("{token}x")).send().await.unwrap();
+    // Throttled: four more wrong guesses, then the right password is refused.
+    for i in 0..4 {
+        assert_eq!(login("user_test", &format!("Wrong-Secret-3{i}")).await.unwrap().status(), 401);
+    }
+    assert_eq!(login("user_test", PASSWORD).await.unwrap().status(), 429);
+    let oversized = format!("Oversized-Secret-{}", "z".repeat(1100));
+    assert_eq!(login("spacey", &oversized).await.unwrap().status(), 400);
+    let raw = client
+        .post(format!("{}/login", server.base))
+        .header("User-Name", "spacey")
+        .header("Password", reqwest::header::HeaderValue::from_bytes(b"Latin1-Secret-\xe9").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let verify = |auth: String| client.get(format!("{}/verify", server.base)).header("Authorization", auth).send();
+    assert_eq!(verify(format!("Bearer {token}")).await.unwrap().status(), 200);
+    assert_eq!(verify(format!("Bearer {token}x")).await.unwrap().status(), 401);
+    assert_eq!(verify(format!("Token {}", token.replace('.', "!"))).await.unwrap().status(), 401);
+    assert_eq!(verify(format!("Basic {token}")).await.unwrap().status(), 401);
     let log = server.stop();
 
     assert_eq!(log.matches("login outcome=ok").count(), 1, "{log}");
-    assert_eq!(log.matches("login outcome=bad_credentials").count(), 3, "{log}");
+    assert_eq!(log.matches("login outcome=bad_credentials").count(), 7, "{log}");
+    assert_eq!(log.matches("login outcome=throttled").count(), 1, "{log}");
+    assert_eq!(log.matches("login outcome=bad_request").count(), 2, "{log}");
+    assert_eq!(log.matches("verify outcome=").count(), 3, "every /verify failure once: {log}");
     assert!(log.contains("user=\"nobody\""), "{log}");
     assert!(log.contains("client=127.0.0.1"), "{log}");
-    for secret in [PASSWORD, "Wrong-Secret-1", "Wrong-Secret-2", token.as_str()] {
-        assert!(!log.contains(secret), "log contains a secret: {secret}\n{log}");
+    let mut secrets = vec![PASSWORD.to_owned(), "Wrong-Secret".into(), "Oversized-Secret".into(), "Latin1-Secret".into()];
+    secrets.push(token.clone());
+    // Not even one part of a token (header, payload or signature).
+    secrets.extend(token.split('.').map(str::to_owned));
+    for secret in secrets {
+        assert!(!log.contains(&secret), "log contains a secret: {secret}\n{log}");
     }
-    // Not even the signature part of a token.
-    let sig = token.rsplit('.').next().unwrap();
-    assert!(!log.contains(sig));
 }
 
 /// The container's way: an empty working directory, configuration from environment variables
