@@ -127,9 +127,8 @@ fn keygen(alg: &str, out: &std::path::Path) -> Result<(), String> {
 
 fn verify(args: VerifyArgs) -> Result<(), String> {
     use watchword::verify::{Validation, Verifier};
-    let mut validation = Validation::default();
-    validation.issuer = args.issuer.clone();
-    validation.audience = args.audience.clone();
+    let validation =
+        Validation { issuer: args.issuer.clone(), audience: args.audience.clone(), ..Validation::default() };
     let token = if args.token == "-" {
         let mut t = String::new();
         std::io::stdin().read_to_string(&mut t).map_err(|e| format!("reading stdin: {e}"))?;

@@ -125,9 +125,10 @@ impl ResponseError for AuthError {
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         let challenge = match self {
             AuthError::MissingToken => Some("Bearer".to_owned()),
-            AuthError::InvalidToken(e) => {
-                Some(format!(r#"Bearer error="invalid_token", error_description="{}""#, e.reason()))
-            }
+            AuthError::InvalidToken(e) => Some(format!(
+                r#"Bearer error="invalid_token", error_description="{}""#,
+                e.reason()
+            )),
             AuthError::MissingRole(_) | AuthError::MissingPermission(_) => {
                 Some(r#"Bearer error="insufficient_scope""#.to_owned())
             }
@@ -145,7 +146,9 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
     let verifier = match req.app_data::<web::Data<Verifier>>() {
         Some(data) => data.get_ref(),
         None => req.app_data::<Verifier>().ok_or_else(|| {
-            log::error!("Authenticated extractor: no Verifier in app data (add web::Data<Verifier>)");
+            log::error!(
+                "Authenticated extractor: no Verifier in app data (add web::Data<Verifier>)"
+            );
             AuthError::NoVerifier
         })?,
     };
@@ -153,12 +156,16 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
     let value = values.next().ok_or(AuthError::MissingToken)?;
     if values.next().is_some() {
         // Which of two credentials counts would be a guess.
-        return Err(AuthError::InvalidToken(VerifyError::Malformed("more than one Authorization header")));
+        return Err(AuthError::InvalidToken(VerifyError::Malformed(
+            "more than one Authorization header",
+        )));
     }
-    let claims = verifier.verify_authorization(value.as_bytes()).map_err(|e| {
-        log::debug!("token refused: {}", e.reason());
-        AuthError::from(e)
-    })?;
+    let claims = verifier
+        .verify_authorization(value.as_bytes())
+        .map_err(|e| {
+            log::debug!("token refused: {}", e.reason());
+            AuthError::from(e)
+        })?;
     Ok(Authenticated(claims))
 }
 

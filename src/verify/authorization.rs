@@ -36,10 +36,13 @@ pub fn token_from_authorization(value: &[u8]) -> Result<&str, VerifyError> {
         return Err(VerifyError::MissingToken);
     }
     if !is_b64token(token) {
-        return Err(VerifyError::Malformed("Authorization value must be `<scheme> <one token>`"));
+        return Err(VerifyError::Malformed(
+            "Authorization value must be `<scheme> <one token>`",
+        ));
     }
     // ASCII was checked above, so this cannot fail; no panic path either way.
-    std::str::from_utf8(token).map_err(|_| VerifyError::Malformed("Authorization value is not ASCII"))
+    std::str::from_utf8(token)
+        .map_err(|_| VerifyError::Malformed("Authorization value is not ASCII"))
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -57,9 +60,9 @@ fn is_b64token(s: &[u8]) -> bool {
     let body_end = s.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
     body_end > 0
         && s[body_end..].iter().all(|&b| b == b'=')
-        && s[..body_end]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && s[..body_end].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -70,24 +73,62 @@ mod tests {
     fn schemes_and_shapes() {
         assert_eq!(token_from_authorization(b"Bearer a.b.c"), Ok("a.b.c"));
         assert_eq!(token_from_authorization(b"token a.b.c"), Ok("a.b.c"));
-        assert_eq!(token_from_authorization(b"  BEARER   a.b.c \t"), Ok("a.b.c"));
-        assert_eq!(token_from_authorization(b""), Err(VerifyError::MissingToken));
-        assert_eq!(token_from_authorization(b"Bearer"), Err(VerifyError::MissingToken));
-        assert_eq!(token_from_authorization(b"Bearer   "), Err(VerifyError::MissingToken));
-        assert_eq!(token_from_authorization(b"Basic abc"), Err(VerifyError::BadScheme));
-        assert_eq!(token_from_authorization(b"Bearerx abc"), Err(VerifyError::BadScheme));
-        assert!(matches!(token_from_authorization(b"Bearer a b"), Err(VerifyError::Malformed(_))));
-        assert!(matches!(token_from_authorization(b"Bearer a,b"), Err(VerifyError::Malformed(_))));
-        assert!(matches!(token_from_authorization(b"Bearer a\tb"), Err(VerifyError::Malformed(_))));
-        assert!(matches!(token_from_authorization(b"Bearer =="), Err(VerifyError::Malformed(_))));
-        assert!(matches!(token_from_authorization(b"Bearer a=b"), Err(VerifyError::Malformed(_))));
-        assert!(matches!(token_from_authorization("Bearer é".as_bytes()), Err(VerifyError::Malformed(_))));
+        assert_eq!(
+            token_from_authorization(b"  BEARER   a.b.c \t"),
+            Ok("a.b.c")
+        );
+        assert_eq!(
+            token_from_authorization(b""),
+            Err(VerifyError::MissingToken)
+        );
+        assert_eq!(
+            token_from_authorization(b"Bearer"),
+            Err(VerifyError::MissingToken)
+        );
+        assert_eq!(
+            token_from_authorization(b"Bearer   "),
+            Err(VerifyError::MissingToken)
+        );
+        assert_eq!(
+            token_from_authorization(b"Basic abc"),
+            Err(VerifyError::BadScheme)
+        );
+        assert_eq!(
+            token_from_authorization(b"Bearerx abc"),
+            Err(VerifyError::BadScheme)
+        );
+        assert!(matches!(
+            token_from_authorization(b"Bearer a b"),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            token_from_authorization(b"Bearer a,b"),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            token_from_authorization(b"Bearer a\tb"),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            token_from_authorization(b"Bearer =="),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            token_from_authorization(b"Bearer a=b"),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            token_from_authorization("Bearer é".as_bytes()),
+            Err(VerifyError::Malformed(_))
+        ));
         assert_eq!(token_from_authorization(b"Bearer ab=="), Ok("ab=="));
     }
 
     #[test]
     fn never_panics_on_any_short_input() {
-        let alphabet = [b' ', b'\t', b'B', b'e', b'a', b'r', b'=', b',', 0xff, 0x00, b'x'];
+        let alphabet = [
+            b' ', b'\t', b'B', b'e', b'a', b'r', b'=', b',', 0xff, 0x00, b'x',
+        ];
         for len in 0..5 {
             let mut idx = vec![0usize; len];
             loop {

@@ -38,14 +38,21 @@ impl From<VerifyError> for Failure {
 }
 
 /// Everything up to and including the signature; `max_size` is checked first.
-pub(crate) fn check_signature(token: &str, max_size: usize, keys: &KeySet) -> Result<Checked, Failure> {
+pub(crate) fn check_signature(
+    token: &str,
+    max_size: usize,
+    keys: &KeySet,
+) -> Result<Checked, Failure> {
     if token.len() > max_size {
         return Err(VerifyError::TooLarge.into());
     }
     let (header_b64, payload_b64, signature_b64, signing_input) = split(token)?;
 
     if signature_b64.len() > MAX_SIGNATURE_B64 {
-        return Err(VerifyError::Malformed("signature segment is longer than any supported signature").into());
+        return Err(VerifyError::Malformed(
+            "signature segment is longer than any supported signature",
+        )
+        .into());
     }
     let mut signature_buf = [0u8; SIGNATURE_BUF];
     let signature_len = URL_SAFE_NO_PAD
@@ -59,8 +66,8 @@ pub(crate) fn check_signature(token: &str, max_size: usize, keys: &KeySet) -> Re
         .decode(payload_b64)
         .map_err(|_| VerifyError::Malformed("payload is not unpadded base64url"))?;
 
-    let header: RawHeader =
-        serde_json::from_slice(&header).map_err(|_| VerifyError::Malformed("header is not a JSON object with unique names"))?;
+    let header: RawHeader = serde_json::from_slice(&header)
+        .map_err(|_| VerifyError::Malformed("header is not a JSON object with unique names"))?;
     let header = header.validate()?;
 
     let alg = Alg::from_header(header.alg).ok_or(VerifyError::AlgorithmNotAllowed)?;
@@ -72,7 +79,11 @@ pub(crate) fn check_signature(token: &str, max_size: usize, keys: &KeySet) -> Re
     if key.alg != alg {
         return Err(VerifyError::AlgorithmNotAllowed.into());
     }
-    if signature.is_empty() || alg.fixed_signature_len().is_some_and(|len| len != signature.len()) {
+    if signature.is_empty()
+        || alg
+            .fixed_signature_len()
+            .is_some_and(|len| len != signature.len())
+    {
         return Err(VerifyError::BadSignature.into());
     }
     if !key.verify(signing_input.as_bytes(), signature) {
@@ -85,12 +96,20 @@ pub(crate) fn check_signature(token: &str, max_size: usize, keys: &KeySet) -> Re
 fn split(token: &str) -> Result<(&str, &str, &str, &str), VerifyError> {
     const SHAPE: VerifyError = VerifyError::Malformed("not three dot-separated segments");
     let first = token.find('.').ok_or(SHAPE)?;
-    let second = token[first + 1..].find('.').map(|i| first + 1 + i).ok_or(SHAPE)?;
+    let second = token[first + 1..]
+        .find('.')
+        .map(|i| first + 1 + i)
+        .ok_or(SHAPE)?;
     let signature = &token[second + 1..];
     if signature.contains('.') {
         return Err(SHAPE);
     }
-    Ok((&token[..first], &token[first + 1..second], signature, &token[..second]))
+    Ok((
+        &token[..first],
+        &token[first + 1..second],
+        signature,
+        &token[..second],
+    ))
 }
 
 /// Claims → [`Claims`](crate::claims::Claims), with a missing `exp`/`sub` named as such.
@@ -161,7 +180,9 @@ impl RawHeader {
         }
         match &self.typ {
             Member::Absent => {}
-            Member::Str(typ) if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("application/jwt") => {}
+            Member::Str(typ)
+                if typ.eq_ignore_ascii_case("JWT")
+                    || typ.eq_ignore_ascii_case("application/jwt") => {}
             _ => return Err(VerifyError::UnsupportedHeader("typ")),
         }
         if self.b64_not_true {
@@ -255,7 +276,9 @@ impl<'de> Deserialize<'de> for RawHeader {
                             map.next_value::<IgnoredAny>()?;
                             h.crit = true;
                         }
-                        Name::B64 => h.b64_not_true = map.next_value::<Value>()? != Value::Bool(true),
+                        Name::B64 => {
+                            h.b64_not_true = map.next_value::<Value>()? != Value::Bool(true)
+                        }
                         Name::Zip => {
                             map.next_value::<IgnoredAny>()?;
                             h.zip = true;
@@ -278,29 +301,77 @@ mod tests {
     use super::*;
 
     fn header(json: &str) -> Result<(String, Option<String>), VerifyError> {
-        let raw: RawHeader = serde_json::from_str(json).map_err(|_| VerifyError::Malformed("json"))?;
+        let raw: RawHeader =
+            serde_json::from_str(json).map_err(|_| VerifyError::Malformed("json"))?;
         let h = raw.validate()?;
         Ok((h.alg.to_owned(), h.kid.map(str::to_owned)))
     }
 
     #[test]
     fn header_rules() {
-        assert_eq!(header(r#"{"alg":"EdDSA","kid":"k"}"#), Ok(("EdDSA".into(), Some("k".into()))));
-        assert_eq!(header(r#"{"alg":"EdDSA","typ":"jwt"}"#).map(|h| h.0), Ok("EdDSA".into()));
-        assert!(matches!(header(r#"{"alg":"EdDSA","alg":"HS256"}"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"{"alg":"EdDSA","\u0061lg":"HS256"}"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"{"alg":"EdDSA","x":1,"x":2}"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"{"alg":1}"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"{"typ":"JWT"}"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"["alg"]"#), Err(VerifyError::Malformed(_))));
-        assert!(matches!(header(r#"{"alg":"EdDSA","kid":7}"#), Err(VerifyError::Malformed(_))));
-        assert_eq!(header(r#"{"alg":"EdDSA","crit":null}"#), Err(VerifyError::UnsupportedHeader("crit")));
-        assert_eq!(header(r#"{"alg":"EdDSA","crit":[]}"#), Err(VerifyError::UnsupportedHeader("crit")));
-        assert_eq!(header(r#"{"alg":"EdDSA","typ":"at+jwt"}"#), Err(VerifyError::UnsupportedHeader("typ")));
-        assert_eq!(header(r#"{"alg":"EdDSA","typ":null}"#), Err(VerifyError::UnsupportedHeader("typ")));
-        assert_eq!(header(r#"{"alg":"EdDSA","b64":false}"#), Err(VerifyError::UnsupportedHeader("b64")));
-        assert_eq!(header(r#"{"alg":"EdDSA","zip":"DEF"}"#), Err(VerifyError::UnsupportedHeader("zip")));
-        assert!(header(r#"{"alg":"EdDSA","jku":"https://evil","x5u":"x","jwk":{},"x5c":[]}"#).is_ok());
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","kid":"k"}"#),
+            Ok(("EdDSA".into(), Some("k".into())))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","typ":"jwt"}"#).map(|h| h.0),
+            Ok("EdDSA".into())
+        );
+        assert!(matches!(
+            header(r#"{"alg":"EdDSA","alg":"HS256"}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"{"alg":"EdDSA","\u0061lg":"HS256"}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"{"alg":"EdDSA","x":1,"x":2}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"{"alg":1}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"{"typ":"JWT"}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"["alg"]"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            header(r#"{"alg":"EdDSA","kid":7}"#),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","crit":null}"#),
+            Err(VerifyError::UnsupportedHeader("crit"))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","crit":[]}"#),
+            Err(VerifyError::UnsupportedHeader("crit"))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","typ":"at+jwt"}"#),
+            Err(VerifyError::UnsupportedHeader("typ"))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","typ":null}"#),
+            Err(VerifyError::UnsupportedHeader("typ"))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","b64":false}"#),
+            Err(VerifyError::UnsupportedHeader("b64"))
+        );
+        assert_eq!(
+            header(r#"{"alg":"EdDSA","zip":"DEF"}"#),
+            Err(VerifyError::UnsupportedHeader("zip"))
+        );
+        assert!(
+            header(r#"{"alg":"EdDSA","jku":"https://evil","x5u":"x","jwk":{},"x5c":[]}"#).is_ok()
+        );
     }
 
     #[test]
@@ -317,6 +388,9 @@ mod tests {
         let sig = URL_SAFE_NO_PAD.encode([0u8; MAX_SIGNATURE_BYTES]);
         assert_eq!(sig.len(), MAX_SIGNATURE_B64);
         let mut buf = [0u8; SIGNATURE_BUF];
-        assert_eq!(URL_SAFE_NO_PAD.decode_slice(&sig, &mut buf), Ok(MAX_SIGNATURE_BYTES));
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode_slice(&sig, &mut buf),
+            Ok(MAX_SIGNATURE_BYTES)
+        );
     }
 }

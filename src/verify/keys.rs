@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use aws_lc_rs::digest;
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{
-    ParsedPublicKey, RsaPublicKeyComponents, ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256,
+    ParsedPublicKey, RsaPublicKeyComponents, ECDSA_P256_SHA256_FIXED, ED25519,
+    RSA_PKCS1_2048_8192_SHA256,
 };
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -93,7 +94,10 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     fn new() -> KeySet {
-        KeySet { keys: Vec::new(), by_kid: HashMap::new() }
+        KeySet {
+            keys: Vec::new(),
+            by_kid: HashMap::new(),
+        }
     }
 
     /// Adds `key` under `kid`; a second key with the same `kid` is refused (the first stays),
@@ -170,7 +174,8 @@ impl KeySet {
             Some(kid) => checked_kid(kid)?,
             None => thumbprint,
         };
-        set.insert(kid, key).map_err(|_| KeyError::InvalidKid("duplicate"))?;
+        set.insert(kid, key)
+            .map_err(|_| KeyError::InvalidKid("duplicate"))?;
         Ok(set)
     }
 
@@ -182,11 +187,18 @@ impl KeySet {
         }
         let kid = match kid {
             Some(kid) => checked_kid(kid)?,
-            None => thumbprint(&format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret))),
+            None => thumbprint(&format!(
+                r#"{{"k":"{}","kty":"oct"}}"#,
+                URL_SAFE_NO_PAD.encode(secret)
+            )),
         };
-        let key = VerifyKey { alg: Alg::HS256, material: Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))) };
+        let key = VerifyKey {
+            alg: Alg::HS256,
+            material: Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
+        };
         let mut set = KeySet::new();
-        set.insert(kid, key).map_err(|_| KeyError::InvalidKid("duplicate"))?;
+        set.insert(kid, key)
+            .map_err(|_| KeyError::InvalidKid("duplicate"))?;
         Ok(set)
     }
 }
@@ -203,17 +215,25 @@ fn thumbprint(canonical_json: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical_json.as_bytes()))
 }
 
-fn b64(jwk: &serde_json::Map<String, Value>, member: &'static str) -> Result<(String, Vec<u8>), String> {
+fn b64(
+    jwk: &serde_json::Map<String, Value>,
+    member: &'static str,
+) -> Result<(String, Vec<u8>), String> {
     let text = match jwk.get(member) {
         Some(Value::String(s)) => s,
         Some(_) => return Err(format!("{member} is not a string")),
         None => return Err(format!("{member} is missing")),
     };
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| format!("{member} is not base64url"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| format!("{member} is not base64url"))?;
     Ok((text.clone(), bytes))
 }
 
-fn str_member<'a>(jwk: &'a serde_json::Map<String, Value>, member: &'static str) -> Result<Option<&'a str>, String> {
+fn str_member<'a>(
+    jwk: &'a serde_json::Map<String, Value>,
+    member: &'static str,
+) -> Result<Option<&'a str>, String> {
     match jwk.get(member) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -260,7 +280,9 @@ fn parse_jwk_key(jwk: &serde_json::Map<String, Value>) -> Result<(VerifyKey, Str
         }
     }
     if let Some(ops) = jwk.get("key_ops") {
-        let verify = ops.as_array().is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("verify")));
+        let verify = ops
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("verify")));
         if !verify {
             return Err("key_ops does not include \"verify\"".into());
         }
@@ -276,8 +298,11 @@ fn parse_jwk_key(jwk: &serde_json::Map<String, Value>) -> Result<(VerifyKey, Str
             if x.len() != 32 {
                 return Err("Ed25519 x is not 32 bytes".into());
             }
-            let key = ParsedPublicKey::new(&ED25519, &x).map_err(|e| format!("Ed25519 key rejected: {e}"))?;
-            let tp = thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x_text}"}}"#));
+            let key = ParsedPublicKey::new(&ED25519, &x)
+                .map_err(|e| format!("Ed25519 key rejected: {e}"))?;
+            let tp = thumbprint(&format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{x_text}"}}"#
+            ));
             (Alg::EdDSA, key, tp)
         }
         "EC" => {
@@ -296,7 +321,9 @@ fn parse_jwk_key(jwk: &serde_json::Map<String, Value>) -> Result<(VerifyKey, Str
             point.extend_from_slice(&y);
             let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
                 .map_err(|e| format!("P-256 key rejected: {e}"))?;
-            let tp = thumbprint(&format!(r#"{{"crv":"P-256","kty":"EC","x":"{x_text}","y":"{y_text}"}}"#));
+            let tp = thumbprint(&format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{x_text}","y":"{y_text}"}}"#
+            ));
             (Alg::ES256, key, tp)
         }
         "RSA" => {
@@ -306,21 +333,36 @@ fn parse_jwk_key(jwk: &serde_json::Map<String, Value>) -> Result<(VerifyKey, Str
             let tp = thumbprint(&format!(r#"{{"e":"{e_text}","kty":"RSA","n":"{n_text}"}}"#));
             (Alg::RS256, key, tp)
         }
-        "oct" => return Err("symmetric (oct) keys are never loaded from a JWKS; use from_hs256_secret".into()),
+        "oct" => {
+            return Err(
+                "symmetric (oct) keys are never loaded from a JWKS; use from_hs256_secret".into(),
+            )
+        }
         other => return Err(format!("kty {other:?} is not supported")),
     };
     if let Some(declared) = jwk.get("alg") {
         if declared.as_str() != Some(alg.as_str()) {
-            return Err(format!("alg is {declared}, but this key type is only used with {}", alg.as_str()));
+            return Err(format!(
+                "alg is {declared}, but this key type is only used with {}",
+                alg.as_str()
+            ));
         }
     }
-    Ok((VerifyKey { alg, material: Material::Public(key) }, thumbprint))
+    Ok((
+        VerifyKey {
+            alg,
+            material: Material::Public(key),
+        },
+        thumbprint,
+    ))
 }
 
 fn rsa_key(n: &[u8], e: &[u8]) -> Result<ParsedPublicKey, String> {
     let bits = bit_len(n);
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-        return Err(format!("RSA modulus of {bits} bits (2048 to 8192 accepted)"));
+        return Err(format!(
+            "RSA modulus of {bits} bits (2048 to 8192 accepted)"
+        ));
     }
     if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
         return Err("RSA exponent is not a small odd number".into());
@@ -333,45 +375,73 @@ fn rsa_key(n: &[u8], e: &[u8]) -> Result<ParsedPublicKey, String> {
 /// The DER of the first `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1) block.
 fn pem_public_key_der(pem: &[u8]) -> Result<Vec<u8>, KeyError> {
     let text = std::str::from_utf8(pem).map_err(|_| KeyError::Pem("not a PEM text file"))?;
-    let begin = text.find("-----BEGIN ").ok_or(KeyError::Pem("no -----BEGIN line"))?;
+    let begin = text
+        .find("-----BEGIN ")
+        .ok_or(KeyError::Pem("no -----BEGIN line"))?;
     let after = &text[begin + "-----BEGIN ".len()..];
-    let label_end = after.find("-----").ok_or(KeyError::Pem("unterminated BEGIN line"))?;
+    let label_end = after
+        .find("-----")
+        .ok_or(KeyError::Pem("unterminated BEGIN line"))?;
     let label = &after[..label_end];
     match label {
         "PUBLIC KEY" | "RSA PUBLIC KEY" => {}
         l if l.contains("PRIVATE KEY") => {
-            return Err(KeyError::Pem("this is a private key; give the verifier the public key only"));
+            return Err(KeyError::Pem(
+                "this is a private key; give the verifier the public key only",
+            ));
         }
-        "CERTIFICATE" => return Err(KeyError::Pem("certificates are not supported; extract the public key")),
+        "CERTIFICATE" => {
+            return Err(KeyError::Pem(
+                "certificates are not supported; extract the public key",
+            ))
+        }
         _ => return Err(KeyError::Pem("expected a PUBLIC KEY block")),
     }
     let body_and_rest = &after[label_end + "-----".len()..];
     let end_marker = format!("-----END {label}-----");
-    let body_end = body_and_rest.find(&end_marker).ok_or(KeyError::Pem("no matching -----END line"))?;
-    let body: String = body_and_rest[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(body).map_err(|_| KeyError::Pem("PEM body is not base64"))
+    let body_end = body_and_rest
+        .find(&end_marker)
+        .ok_or(KeyError::Pem("no matching -----END line"))?;
+    let body: String = body_and_rest[..body_end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    STANDARD
+        .decode(body)
+        .map_err(|_| KeyError::Pem("PEM body is not base64"))
 }
 
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 const P256_SPKI_PREFIX: [u8; 27] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
-    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
 ];
 
 /// Detect the key type from the key itself: Ed25519, then P-256, then RSA.
 fn parse_public_der(der: &[u8]) -> Result<(VerifyKey, String), KeyError> {
     if let Some(x) = der.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
-        let key = ParsedPublicKey::new(&ED25519, x).map_err(|_| KeyError::Pem("Ed25519 key rejected"))?;
+        let key =
+            ParsedPublicKey::new(&ED25519, x).map_err(|_| KeyError::Pem("Ed25519 key rejected"))?;
         let x = URL_SAFE_NO_PAD.encode(x);
         let tp = thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#));
-        return Ok((VerifyKey { alg: Alg::EdDSA, material: Material::Public(key) }, tp));
+        return Ok((
+            VerifyKey {
+                alg: Alg::EdDSA,
+                material: Material::Public(key),
+            },
+            tp,
+        ));
     }
     if ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, der).is_ok() {
         // Uncompressed point: 0x04 || x || y after the fixed SPKI prefix.
         let point = der
             .strip_prefix(&P256_SPKI_PREFIX[..])
             .filter(|xy| xy.len() == 64)
-            .ok_or(KeyError::Pem("compressed or non-canonical P-256 keys are not supported"))?;
+            .ok_or(KeyError::Pem(
+                "compressed or non-canonical P-256 keys are not supported",
+            ))?;
         let (x, y) = point.split_at(32);
         let mut uncompressed = Vec::with_capacity(65);
         uncompressed.push(4);
@@ -379,18 +449,35 @@ fn parse_public_der(der: &[u8]) -> Result<(VerifyKey, String), KeyError> {
         let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &uncompressed)
             .map_err(|_| KeyError::Pem("P-256 key rejected"))?;
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
-        let tp = thumbprint(&format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#));
-        return Ok((VerifyKey { alg: Alg::ES256, material: Material::Public(key) }, tp));
+        let tp = thumbprint(&format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
+        ));
+        return Ok((
+            VerifyKey {
+                alg: Alg::ES256,
+                material: Material::Public(key),
+            },
+            tp,
+        ));
     }
     if let Ok(rsa) = aws_lc_rs::rsa::PublicKey::from_der(der) {
         let parts = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(&rsa);
         let (n, e) = (strip_leading_zeros(&parts.n), strip_leading_zeros(&parts.e));
-        let key = rsa_key(n, e).map_err(|_| KeyError::Pem("RSA keys must have 2048 to 8192 bits"))?;
+        let key =
+            rsa_key(n, e).map_err(|_| KeyError::Pem("RSA keys must have 2048 to 8192 bits"))?;
         let (n, e) = (URL_SAFE_NO_PAD.encode(n), URL_SAFE_NO_PAD.encode(e));
         let tp = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
-        return Ok((VerifyKey { alg: Alg::RS256, material: Material::Public(key) }, tp));
+        return Ok((
+            VerifyKey {
+                alg: Alg::RS256,
+                material: Material::Public(key),
+            },
+            tp,
+        ));
     }
-    Err(KeyError::Pem("unsupported key type (Ed25519, P-256 or RSA of 2048 to 8192 bits)"))
+    Err(KeyError::Pem(
+        "unsupported key type (Ed25519, P-256 or RSA of 2048 to 8192 bits)",
+    ))
 }
 
 #[cfg(test)]

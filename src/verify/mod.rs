@@ -119,27 +119,41 @@ impl Verifier {
     /// under 2048 bits. Keys without `kid` are stored under their RFC 7638 SHA-256 thumbprint.
     /// A second key with an already used `kid` is skipped. Fails when no key is usable.
     pub fn from_jwks_json(text: &str, validation: Validation) -> Result<Verifier, KeyError> {
-        Ok(Verifier::with_keys(KeySet::from_jwks_json(text)?, validation))
+        Ok(Verifier::with_keys(
+            KeySet::from_jwks_json(text)?,
+            validation,
+        ))
     }
 
     /// [`Verifier::from_jwks_json`] on a file's contents, for keys shipped with the deployment.
-    pub fn from_jwks_file(path: impl AsRef<Path>, validation: Validation) -> Result<Verifier, KeyError> {
+    pub fn from_jwks_file(
+        path: impl AsRef<Path>,
+        validation: Validation,
+    ) -> Result<Verifier, KeyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Verifier::from_jwks_json(&text, validation)
     }
 
     /// From an already parsed JWK Set (the login service builds its own `/verify` verifier
     /// from the set it publishes, so both always agree). Same rules as
     /// [`Verifier::from_jwks_json`].
-    pub fn from_jwk_set(set: &jsonwebtoken::jwk::JwkSet, validation: Validation) -> Result<Verifier, KeyError> {
+    pub fn from_jwk_set(
+        set: &jsonwebtoken::jwk::JwkSet,
+        validation: Validation,
+    ) -> Result<Verifier, KeyError> {
         let values: Vec<serde_json::Value> = set
             .keys
             .iter()
             .map(|jwk| serde_json::to_value(jwk).unwrap_or(serde_json::Value::Null))
             .collect();
-        Ok(Verifier::with_keys(KeySet::from_jwks(values.iter())?, validation))
+        Ok(Verifier::with_keys(
+            KeySet::from_jwks(values.iter())?,
+            validation,
+        ))
     }
 
     /// From one SubjectPublicKeyInfo `PUBLIC KEY` PEM (or a PKCS#1 `RSA PUBLIC KEY`); the key
@@ -150,13 +164,23 @@ impl Verifier {
     /// issues), are checked against it; other `kid`s are unknown. Use
     /// [`Verifier::from_public_pem_with_kid`] when the issuer uses its own key ids.
     pub fn from_public_pem(pem: &[u8], validation: Validation) -> Result<Verifier, KeyError> {
-        Ok(Verifier::with_keys(KeySet::from_public_pem(pem, None)?, validation))
+        Ok(Verifier::with_keys(
+            KeySet::from_public_pem(pem, None)?,
+            validation,
+        ))
     }
 
     /// [`Verifier::from_public_pem`] for an issuer that names its key `kid` (then tokens
     /// must carry that `kid` or none).
-    pub fn from_public_pem_with_kid(pem: &[u8], kid: &str, validation: Validation) -> Result<Verifier, KeyError> {
-        Ok(Verifier::with_keys(KeySet::from_public_pem(pem, Some(kid))?, validation))
+    pub fn from_public_pem_with_kid(
+        pem: &[u8],
+        kid: &str,
+        validation: Validation,
+    ) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(
+            KeySet::from_public_pem(pem, Some(kid))?,
+            validation,
+        ))
     }
 
     /// An HS256 verifier: the only way HS256 is ever accepted, so a public key can never be
@@ -164,12 +188,22 @@ impl Verifier {
     /// RFC 7638 thumbprint of the secret's `oct` JWK, as watchword's issuer sets it; tokens
     /// without `kid` are accepted too.
     pub fn from_hs256_secret(secret: &[u8], validation: Validation) -> Result<Verifier, KeyError> {
-        Ok(Verifier::with_keys(KeySet::from_hs256_secret(secret, None)?, validation))
+        Ok(Verifier::with_keys(
+            KeySet::from_hs256_secret(secret, None)?,
+            validation,
+        ))
     }
 
     /// [`Verifier::from_hs256_secret`] for an issuer that names its secret `kid`.
-    pub fn from_hs256_secret_with_kid(secret: &[u8], kid: &str, validation: Validation) -> Result<Verifier, KeyError> {
-        Ok(Verifier::with_keys(KeySet::from_hs256_secret(secret, Some(kid))?, validation))
+    pub fn from_hs256_secret_with_kid(
+        secret: &[u8],
+        kid: &str,
+        validation: Validation,
+    ) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(
+            KeySet::from_hs256_secret(secret, Some(kid))?,
+            validation,
+        ))
     }
 
     /// From the login service's URL: its discovery document
@@ -182,9 +216,17 @@ impl Verifier {
     /// failed refresh keeps the last good keys and logs a warning. The refresh task runs on
     /// the Tokio runtime this is called on and stops once every clone of the verifier is gone.
     #[cfg(feature = "remote-jwks")]
-    pub async fn from_url(url: &str, validation: Validation, options: RemoteOptions) -> Result<Verifier, KeyError> {
+    pub async fn from_url(
+        url: &str,
+        validation: Validation,
+        options: RemoteOptions,
+    ) -> Result<Verifier, KeyError> {
         let (keys, remote, task) = remote::connect(url, options).await?;
-        let inner = Arc::new(Inner { validation, keys: RwLock::new(Arc::new(keys)), remote: Some(remote) });
+        let inner = Arc::new(Inner {
+            validation,
+            keys: RwLock::new(Arc::new(keys)),
+            remote: Some(remote),
+        });
         task.spawn(Arc::downgrade(&inner));
         Ok(Verifier { inner })
     }

@@ -77,7 +77,11 @@ impl Remote {
         if last != 0 && now.saturating_sub(last) < cooldown {
             return;
         }
-        if shared.last_trigger.compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if shared
+            .last_trigger
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             log::debug!("unknown kid: refreshing keys from {}", shared.jwks_url);
             shared.notify.notify_one();
         }
@@ -115,7 +119,11 @@ impl Task {
     }
 
     async fn run(self, verifier: Weak<Inner>) {
-        let interval = self.shared.options.refresh_interval.max(MIN_REFRESH_INTERVAL);
+        let interval = self
+            .shared
+            .options
+            .refresh_interval
+            .max(MIN_REFRESH_INTERVAL);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
@@ -125,7 +133,9 @@ impl Task {
                 return;
             }
             let result = fetch_jwks(&self.client, &self.shared).await;
-            let Some(inner) = verifier.upgrade() else { return };
+            let Some(inner) = verifier.upgrade() else {
+                return;
+            };
             match result {
                 Ok(keys) => {
                     log::debug!("{} keys loaded from {}", keys.len(), self.shared.jwks_url);
@@ -138,7 +148,10 @@ impl Task {
 }
 
 fn fetch_error(url: &Url, reason: impl Into<String>) -> KeyError {
-    KeyError::Fetch { url: url.to_string(), reason: reason.into() }
+    KeyError::Fetch {
+        url: url.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// The error and its causes on one line: reqwest's own text alone is often just "error
@@ -154,7 +167,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn fetch_json(client: &Client, shared_fetches: &AtomicU64, url: &Url, max: usize) -> Result<Value, KeyError> {
+async fn fetch_json(
+    client: &Client,
+    shared_fetches: &AtomicU64,
+    url: &Url,
+    max: usize,
+) -> Result<Value, KeyError> {
     shared_fetches.fetch_add(1, Ordering::Relaxed);
     let mut response = client
         .get(url.clone())
@@ -163,14 +181,24 @@ async fn fetch_json(client: &Client, shared_fetches: &AtomicU64, url: &Url, max:
         .await
         .map_err(|e| fetch_error(url, chain(&e)))?;
     if !response.status().is_success() {
-        return Err(fetch_error(url, format!("HTTP status {}", response.status())));
+        return Err(fetch_error(
+            url,
+            format!("HTTP status {}", response.status()),
+        ));
     }
     let too_large = || fetch_error(url, format!("response is larger than {max} bytes"));
-    if response.content_length().is_some_and(|len| len > max as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| fetch_error(url, chain(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fetch_error(url, chain(&e)))?
+    {
         if body.len() + chunk.len() > max {
             return Err(too_large());
         }
@@ -181,12 +209,21 @@ async fn fetch_json(client: &Client, shared_fetches: &AtomicU64, url: &Url, max:
 
 async fn fetch_jwks(client: &Client, shared: &Shared) -> Result<KeySet, KeyError> {
     let url = &shared.jwks_url;
-    let doc = fetch_json(client, &shared.fetches, url, shared.options.max_response_bytes).await?;
+    let doc = fetch_json(
+        client,
+        &shared.fetches,
+        url,
+        shared.options.max_response_bytes,
+    )
+    .await?;
     KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(url, e.to_string()))
 }
 
 fn parse_http_url(text: &str) -> Result<Url, KeyError> {
-    let url = Url::parse(text).map_err(|e| KeyError::Fetch { url: text.to_owned(), reason: e.to_string() })?;
+    let url = Url::parse(text).map_err(|e| KeyError::Fetch {
+        url: text.to_owned(),
+        reason: e.to_string(),
+    })?;
     match url.scheme() {
         "http" | "https" => Ok(url),
         _ => Err(fetch_error(&url, "only http and https URLs are supported")),
@@ -194,7 +231,10 @@ fn parse_http_url(text: &str) -> Result<Url, KeyError> {
 }
 
 /// First fetch: resolve a discovery document to its `jwks_uri` (once), load the keys.
-pub(crate) async fn connect(url: &str, options: RemoteOptions) -> Result<(KeySet, Remote, Task), KeyError> {
+pub(crate) async fn connect(
+    url: &str,
+    options: RemoteOptions,
+) -> Result<(KeySet, Remote, Task), KeyError> {
     let url = parse_http_url(url)?;
     let client = Client::builder()
         .timeout(options.timeout)
@@ -205,16 +245,27 @@ pub(crate) async fn connect(url: &str, options: RemoteOptions) -> Result<(KeySet
     let fetches = AtomicU64::new(0);
     let doc = fetch_json(&client, &fetches, &url, options.max_response_bytes).await?;
     let (jwks_url, keys) = if doc.get("keys").is_some() {
-        (url.clone(), KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(&url, e.to_string()))?)
+        (
+            url.clone(),
+            KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(&url, e.to_string()))?,
+        )
     } else if let Some(jwks_uri) = doc.get("jwks_uri") {
-        let jwks_uri = jwks_uri.as_str().ok_or_else(|| fetch_error(&url, "jwks_uri is not a string"))?;
-        let jwks_url = url.join(jwks_uri).map_err(|e| fetch_error(&url, format!("jwks_uri: {e}")))?;
+        let jwks_uri = jwks_uri
+            .as_str()
+            .ok_or_else(|| fetch_error(&url, "jwks_uri is not a string"))?;
+        let jwks_url = url
+            .join(jwks_uri)
+            .map_err(|e| fetch_error(&url, format!("jwks_uri: {e}")))?;
         let jwks_url = parse_http_url(jwks_url.as_str())?;
         let doc = fetch_json(&client, &fetches, &jwks_url, options.max_response_bytes).await?;
-        let keys = KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(&jwks_url, e.to_string()))?;
+        let keys =
+            KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(&jwks_url, e.to_string()))?;
         (jwks_url, keys)
     } else {
-        return Err(fetch_error(&url, "neither a JWK Set (\"keys\") nor a discovery document (\"jwks_uri\")"));
+        return Err(fetch_error(
+            &url,
+            "neither a JWK Set (\"keys\") nor a discovery document (\"jwks_uri\")",
+        ));
     };
     log::debug!("{} keys loaded from {jwks_url}", keys.len());
     let shared = Arc::new(Shared {
@@ -225,5 +276,11 @@ pub(crate) async fn connect(url: &str, options: RemoteOptions) -> Result<(KeySet
         last_trigger: AtomicU64::new(0),
         origin: Instant::now(),
     });
-    Ok((keys, Remote { shared: Arc::clone(&shared) }, Task { shared, client }))
+    Ok((
+        keys,
+        Remote {
+            shared: Arc::clone(&shared),
+        },
+        Task { shared, client },
+    ))
 }

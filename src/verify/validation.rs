@@ -122,12 +122,20 @@ mod tests {
 
     #[test]
     fn leeway_is_capped_even_when_set_directly() {
-        let v = Validation { leeway: Duration::from_secs(86_400), ..Validation::default() };
+        let v = Validation {
+            leeway: Duration::from_secs(86_400),
+            ..Validation::default()
+        };
         assert_eq!(v.effective_leeway(), MAX_LEEWAY);
         // exp 301 s ago is expired despite a one-day leeway.
         assert_eq!(v.check(&claims(1000), 1301), Err(VerifyError::Expired));
         assert_eq!(v.check(&claims(1000), 1299), Ok(()));
-        assert_eq!(Validation::default().with_leeway(Duration::from_secs(900)).leeway, MAX_LEEWAY);
+        assert_eq!(
+            Validation::default()
+                .with_leeway(Duration::from_secs(900))
+                .leeway,
+            MAX_LEEWAY
+        );
     }
 
     #[test]

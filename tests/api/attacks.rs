@@ -15,13 +15,15 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+type Signer = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A server signing with a key this test holds too, so it can forge "valid" signatures.
 struct Target {
     app: TestApp,
     verifier: Verifier,
     kid: String,
     alg: &'static str,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Signer,
 }
 
 const ISSUER: &str = "https://login.test";
@@ -51,7 +53,7 @@ async fn target(alg: &'static str) -> Target {
         ..Validation::default()
     };
     let verifier = Verifier::from_jwks_json(&jwks, validation).unwrap();
-    let sign: Box<dyn Fn(&[u8]) -> Vec<u8>> = match alg {
+    let sign: Signer = match alg {
         "EdDSA" => {
             let pair = Ed25519KeyPair::from_pkcs8(&der).unwrap();
             Box::new(move |m| pair.sign(m).as_ref().to_vec())
