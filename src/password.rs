@@ -142,6 +142,7 @@ struct Job {
 pub struct HashPool {
     tx: SyncSender<Job>,
     queued: Arc<AtomicUsize>,
+    sent: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
     workers: usize,
 }
@@ -159,24 +160,23 @@ impl HashPool {
                 .name(format!("argon2-{i}"))
                 .spawn(move || worker(&rx, &queued, &done))?;
         }
-        Ok(HashPool { tx, queued, done, workers: workers.max(1) })
+        Ok(HashPool { tx, queued, sent: Arc::new(AtomicU64::new(0)), done, workers: workers.max(1) })
     }
 
     /// Verify `password` (NFC-normalised here) against `hash` on a hashing thread.
     pub async fn verify(&self, password: &str, hash: Arc<StoredHash>) -> Result<bool, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job { password: normalize(password), hash, reply };
+        // Counted before sending so a fast worker can never finish a job not yet counted.
         self.queued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(PoolError::Busy);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(PoolError::Stopped);
-            }
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(job) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.sent.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                TrySendError::Full(_) => PoolError::Busy,
+                TrySendError::Disconnected(_) => PoolError::Stopped,
+            });
         }
         answer.await.map_err(|_| PoolError::Stopped)
     }
@@ -190,6 +190,12 @@ impl HashPool {
     /// refused request cost no hashing.
     pub fn verifications(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
+    }
+
+    /// Jobs sent to the pool and not finished yet: queued plus being hashed.
+    pub fn in_flight(&self) -> u64 {
+        let done = self.done.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(done)
     }
 
     /// Number of hashing threads.
@@ -210,6 +216,8 @@ fn worker(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, done: &AtomicU64) {
         };
         queued.fetch_sub(1, Ordering::Relaxed);
         let ok = job.hash.verify_with(job.password.as_bytes(), &mut memory);
+        // Counted once the hash is done (not when the reply is read), so `in_progress()` is
+        // exact: picked up by a thread and not yet finished.
         done.fetch_add(1, Ordering::Relaxed);
         let _ = job.reply.send(ok);
     }

@@ -6,6 +6,7 @@ mod example;
 mod helpers;
 mod hostile;
 mod login;
+mod pool;
 mod properties;
 mod remote;
 mod token;
