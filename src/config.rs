@@ -99,6 +99,17 @@ pub struct Settings {
     pub password: PasswordSettings,
     /// `[throttle]`
     pub throttle: crate::throttle::ThrottleSettings,
+    /// `log.format`
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// `[server]`: where to listen.
@@ -167,6 +178,13 @@ struct Raw {
     users: RawUsers,
     password: RawPassword,
     throttle: RawThrottle,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: String,
 }
 
 #[derive(Deserialize)]
@@ -368,6 +386,11 @@ impl Raw {
             users: UserSettings { file: non_empty_path(&self.users.file) },
             password: PasswordSettings { params, workers, queue },
             throttle,
+            log_format: match self.log.format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(invalid("log.format", format!("{other:?} is not one of text, json"))),
+            },
         })
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use watchword::config::{Settings, SigningAlgorithm};
+use watchword::config::{LogFormat, Settings, SigningAlgorithm};
 use watchword::startup::Application;
 
 /// A stateless login service: User-Name and Password headers in, a signed JWT out.
@@ -65,8 +65,11 @@ struct VerifyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        init_logging(LogFormat::Text);
+    }
+    let result = match command {
         Command::Serve => serve(cli.config),
         Command::HashPassword => hash_password(cli.config),
         Command::Keygen { alg, out } => keygen(&alg, &out),
@@ -82,8 +85,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// env_logger with `RUST_LOG` (default info), as text or one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if format == LogFormat::Json {
+        builder.format(|buf, record| {
+            use std::io::Write;
+            let line = serde_json::json!({
+                "ts": buf.timestamp_millis().to_string(),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "msg": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
+    builder.init();
+}
+
 fn serve(config: Option<PathBuf>) -> Result<(), String> {
     let settings = Settings::load(config.as_deref()).map_err(|e| e.to_string())?;
+    init_logging(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings).map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())

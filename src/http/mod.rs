@@ -64,6 +64,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(healthz))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(web::to(method_not_allowed)),
+    )
     .default_service(web::to(not_found));
 }
 
@@ -78,6 +83,19 @@ async fn not_found() -> HttpResponse {
 
 async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.error_response()
+}
+
+/// `GET /readyz`: keys and users are loaded, so logins and `/verify` can succeed. Everything is
+/// loaded before the port is bound, so a serving process is ready; the check guards against a
+/// state that lost its keys.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.verifier.key_count() > 0 {
+        HttpResponse::Ok().content_type("application/json").body(r#"{"status":"ok","code":200}"#)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("application/json")
+            .body(r#"{"status":"error","code":503,"message":"Not ready."}"#)
+    }
 }
 
 /// `GET /healthz`: the process is alive and serving HTTP.

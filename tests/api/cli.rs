@@ -160,7 +160,9 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
+                    // Text or JSON lines: the address ends at a quote or whitespace.
+                    let addr: String = addr.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+                    let _ = tx.send(addr);
                 }
                 let mut l = sink.lock().unwrap();
                 l.push_str(&line);
@@ -331,4 +333,55 @@ async fn runs_like_the_image_from_an_empty_directory() {
     let _ = child.wait();
     assert_eq!(healthcheck(), Some(1), "down again");
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "writes nothing to its directory");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let server = Running::start(&[("WATCHWORD__LOG__FORMAT", "json".into())]);
+    let client = reqwest::Client::new();
+    let res = client.post(format!("{}/login", server.base)).headers(creds("nobody", "x")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let log = server.stop();
+    let mut lines = 0;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(), "{line}");
+        lines += 1;
+    }
+    assert!(log.contains("login outcome=bad_credentials"), "{log}");
+    assert!(lines >= 3, "{log}");
+}
+
+#[tokio::test]
+async fn readyz_answers_when_keys_and_users_are_loaded() {
+    let app = spawn_app().await;
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), r#"{"status":"ok","code":200}"#);
+}
+
+/// SIGTERM while a slow login is hashing: the login completes, then the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_logins_then_exits_zero() {
+    let params = argon2::Params::new(64 * 1024, 8, 1, None).unwrap();
+    let hash = watchword::password::hash_password(PASSWORD, &params).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, format!("[[users]]\nname = \"slow\"\npassword_hash = \"{hash}\"\n")).unwrap();
+    let mut server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
+    let base = server.base.clone();
+    let login = tokio::spawn(async move {
+        let started = Instant::now();
+        let res = reqwest::Client::new().post(format!("{base}/login")).headers(creds("slow", PASSWORD)).send().await;
+        (res.map(|r| r.status().as_u16()), started.elapsed())
+    });
+    // Give the request time to reach the hashing thread, then ask the process to stop.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (status, took) = login.await.unwrap();
+    assert_eq!(status.expect("the in-flight login was answered"), 200, "after {took:?}");
+    assert!(took > Duration::from_millis(200), "the login ended before SIGTERM ({took:?}): make the hash slower");
+    let exit = server.child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "{}", server.log.lock().unwrap());
 }
