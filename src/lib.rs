@@ -18,6 +18,8 @@ pub mod issue;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
 pub mod startup;

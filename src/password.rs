@@ -204,7 +204,41 @@ impl HashPool {
     }
 }
 
+/// Nice value of the hashing threads (Linux): request handling runs at nice 0 and preempts them.
+///
+/// Why: a login saturates a core for ~20 ms by design, and with as many hashing threads as
+/// cores, actix's workers compete with them for CPU on equal terms. The scheduler then lets a
+/// `/verify` or `/healthz` request wait behind a hashing slice, and their p99 grows from well
+/// under a millisecond to several milliseconds. At nice 10 a hashing thread weighs about a
+/// tenth of a request thread, so cheap requests run at once while the hashing threads still
+/// take every cycle the request threads leave idle: login throughput stays at the argon2 limit
+/// (measured in BENCHMARKS.md). Raising one's own nice value needs no privilege.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: libc::c_int = 10;
+
+/// Lower the calling thread's priority to [`HASHING_NICE`]; Linux applies nice per thread.
+/// Elsewhere (and if the call fails) the thread keeps the normal priority: slower cheap
+/// requests under login load, nothing worse.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take plain integers, touch no memory of ours and
+        // only change this thread's scheduling priority.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICE)
+        };
+        if rc != 0 {
+            log::debug!(
+                "could not lower the hashing thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 fn worker(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, done: &AtomicU64) {
+    lower_priority();
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {

@@ -110,6 +110,7 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         discovery,
         throttle: crate::throttle::Throttle::new(settings.throttle.clone()),
         trusted_proxies: settings.server.trusted_proxies.clone(),
+        metrics: crate::metrics::Metrics::new(),
     })
 }
 

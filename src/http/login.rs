@@ -59,7 +59,14 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         None => Err((None, ApiError::Internal("no peer address".into()))),
     };
     let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let secs = started.elapsed().as_secs_f64();
+    let ms = secs * 1000.0;
+    state.metrics.login_seconds.observe(secs);
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err((_, e)) => e.outcome(),
+    };
+    state.metrics.logins.with_label_values(&[outcome]).inc();
     match &result {
         Ok((user, _)) => {
             log::info!("login outcome=ok user={user:?} client={client} latency_ms={ms:.1}")

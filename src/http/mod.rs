@@ -38,6 +38,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// `server.trusted_proxies`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Register every route on an actix `App`.
@@ -65,6 +67,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/readyz")
             .route(web::get().to(readyz))
             .default_service(web::to(method_not_allowed)),
@@ -83,6 +90,15 @@ async fn not_found() -> HttpResponse {
 
 async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.error_response()
+}
+
+/// `GET /metrics`: Prometheus text format; gauges are read at scrape time.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.metrics;
+    m.queue_depth.set(state.pool.queue_depth() as i64);
+    m.in_flight.set(state.pool.in_flight() as i64);
+    m.keys.set(state.verifier.key_count() as i64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(m.render())
 }
 
 /// `GET /readyz`: keys and users are loaded, so logins and `/verify` can succeed. Everything is

@@ -11,10 +11,13 @@ use crate::verify::VerifyError;
 /// Any method: proxies forward the original request's method. 200 with `X-Auth-User` and
 /// `X-Auth-Roles` for a valid `Authorization: Bearer|Token <t>`, 401 otherwise.
 pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let count = |outcome: &str| state.metrics.verifications.with_label_values(&[outcome]).inc();
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        count("missing_token");
         return Err(ApiError::MissingToken);
     };
     let claims = state.verifier.verify_authorization(value.as_bytes()).map_err(|e| {
+        count(e.reason());
         log::info!(
             "verify outcome={} client={}",
             e.reason(),
@@ -25,6 +28,7 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             e => ApiError::InvalidToken(e),
         }
     })?;
+    count("ok");
     let mut res = HttpResponse::Ok();
     // Names and roles are UTF-8 from our own users file; a value a header cannot carry is
     // left out rather than mangled.

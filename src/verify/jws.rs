@@ -139,12 +139,47 @@ enum Member {
     NotStr,
 }
 
-impl Member {
-    fn from_value(v: Value) -> Member {
-        match v {
-            Value::String(s) => Member::Str(s),
-            _ => Member::NotStr,
+/// Reads any JSON value without building it: a string is kept, anything else is only
+/// consumed (and marked), so a wrongly typed member is reported instead of failing the parse.
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Member, D::Error> {
+        struct MemberVisitor;
+        impl<'de> Visitor<'de> for MemberVisitor {
+            type Value = Member;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Member, E> {
+                Ok(Member::Str(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Member, E> {
+                Ok(Member::Str(v))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Member, E> {
+                Ok(Member::NotStr)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Member, E> {
+                Ok(Member::NotStr)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Member, E> {
+                Ok(Member::NotStr)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Member, E> {
+                Ok(Member::NotStr)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Member, E> {
+                Ok(Member::NotStr)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Member, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Member::NotStr)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Member, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Member::NotStr)
+            }
         }
+        d.deserialize_any(MemberVisitor)
     }
 }
 
@@ -269,9 +304,9 @@ impl<'de> Deserialize<'de> for RawHeader {
                     }
                     seen_known |= bit;
                     match name {
-                        Name::Alg => h.alg = Member::from_value(map.next_value()?),
-                        Name::Typ => h.typ = Member::from_value(map.next_value()?),
-                        Name::Kid => h.kid = Member::from_value(map.next_value()?),
+                        Name::Alg => h.alg = map.next_value()?,
+                        Name::Typ => h.typ = map.next_value()?,
+                        Name::Kid => h.kid = map.next_value()?,
                         Name::Crit => {
                             map.next_value::<IgnoredAny>()?;
                             h.crit = true;

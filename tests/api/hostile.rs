@@ -248,3 +248,45 @@ async fn throttling_can_be_turned_off() {
     }
     assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 200);
 }
+
+fn metric(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .map_or(0, |l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as i64)
+}
+
+/// Operators see attacks and overload: the counters move with right, wrong, throttled, bad
+/// and verified requests.
+#[tokio::test]
+async fn metrics_count_login_and_verify_outcomes() {
+    let app = spawn_with(via_proxy("")).await;
+    let scrape = || async {
+        let res = app.get("/metrics").await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        res.text().await.unwrap()
+    };
+    let before = scrape().await;
+    assert_eq!(metric(&before, r#"watchword_logins_total{outcome="ok"}"#), 0);
+    assert_eq!(metric(&before, "watchword_keys"), 1);
+
+    let token = app.token("user_test", PASSWORD).await;
+    for _ in 0..5 {
+        login_from(&app, "203.0.113.9", "user_test", "wrong").await;
+    }
+    assert_eq!(login_from(&app, "203.0.113.9", "user_test", PASSWORD).await.status(), 429);
+    app.login(&Method::Get, "", "x").await;
+    let ok = app.client.get(format!("{}/verify", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    app.client.get(format!("{}/verify", app.base)).bearer_auth("a.b.c").send().await.unwrap();
+
+    let after = scrape().await;
+    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="ok"}"#), 1, "{after}");
+    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="bad_credentials"}"#), 5, "{after}");
+    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="throttled"}"#), 1, "{after}");
+    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="bad_request"}"#), 1, "{after}");
+    assert_eq!(metric(&after, "watchword_login_duration_seconds_count"), 8, "{after}");
+    assert_eq!(metric(&after, r#"watchword_verifications_total{outcome="ok"}"#), 1, "{after}");
+    assert_eq!(metric(&after, r#"watchword_verifications_total{outcome="malformed"}"#), 1, "{after}");
+    assert_eq!(metric(&after, "watchword_argon2_queue_depth"), 0, "{after}");
+}

@@ -1,0 +1,75 @@
+//! Prometheus metrics: what an operator needs to see attacks, overload and key problems.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// The service's metrics, registered in a registry of its own (no global state, so tests can
+/// run several services in one process).
+pub struct Metrics {
+    registry: Registry,
+    /// `watchword_logins_total{outcome}`: ok, bad_credentials, throttled, shed, bad_request,
+    /// internal_error.
+    pub logins: IntCounterVec,
+    /// `watchword_login_duration_seconds`: answer time of `/login`, every outcome.
+    pub login_seconds: Histogram,
+    /// `watchword_verifications_total{outcome}`: ok or the `VerifyError` reason, for `/verify`.
+    pub verifications: IntCounterVec,
+    /// `watchword_argon2_queue_depth`: logins waiting for a hashing thread.
+    pub queue_depth: IntGauge,
+    /// `watchword_argon2_in_flight`: logins queued or being hashed.
+    pub in_flight: IntGauge,
+    /// `watchword_keys`: keys `/verify` accepts.
+    pub keys: IntGauge,
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let logins = IntCounterVec::new(
+            Opts::new("watchword_logins_total", "Login attempts by outcome."),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        // Buckets around the argon2 cost: a login is ~20 ms of hashing plus queueing.
+        let login_seconds = Histogram::with_opts(
+            HistogramOpts::new("watchword_login_duration_seconds", "Time to answer /login.")
+                .buckets(vec![0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5]),
+        )
+        .expect("valid metric");
+        let verifications = IntCounterVec::new(
+            Opts::new("watchword_verifications_total", "Token checks on /verify by outcome."),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let queue_depth = IntGauge::new("watchword_argon2_queue_depth", "Logins waiting for a hashing thread.")
+            .expect("valid metric");
+        let in_flight = IntGauge::new("watchword_argon2_in_flight", "Logins queued or being hashed.")
+            .expect("valid metric");
+        let keys = IntGauge::new("watchword_keys", "Keys /verify accepts.").expect("valid metric");
+        for c in [
+            Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(login_seconds.clone()),
+            Box::new(verifications.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(keys.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics { registry, logins, login_seconds, verifications, queue_depth, in_flight, keys }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding our own well-formed metrics into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
