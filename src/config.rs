@@ -149,6 +149,8 @@ pub struct TokenSettings {
 pub struct KeySettings {
     /// `keys.signing_key_file`; `None` means an ephemeral key.
     pub signing_key_file: Option<PathBuf>,
+    /// `keys.verify_only_files`: published and accepted, never used to sign (rotation).
+    pub verify_only_files: Vec<PathBuf>,
 }
 
 /// `[users]`: who may log in.
@@ -222,6 +224,7 @@ struct RawToken {
 #[serde(deny_unknown_fields)]
 struct RawKeys {
     signing_key_file: String,
+    verify_only_files: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +267,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("token.audience")
             .with_list_parse_key("server.trusted_proxies")
+            .with_list_parse_key("keys.verify_only_files")
             .try_parsing(true);
         let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
         raw.validate()
@@ -382,7 +386,10 @@ impl Raw {
                 algorithm,
                 ttl,
             },
-            keys: KeySettings { signing_key_file: non_empty_path(&self.keys.signing_key_file) },
+            keys: KeySettings {
+                signing_key_file: non_empty_path(&self.keys.signing_key_file),
+                verify_only_files: self.keys.verify_only_files.iter().filter_map(|f| non_empty_path(f)).collect(),
+            },
             users: UserSettings { file: non_empty_path(&self.users.file) },
             password: PasswordSettings { params, workers, queue },
             throttle,

@@ -96,6 +96,21 @@ impl SigningKey {
             .ok_or_else(|| KeyError::Wrong { path: shown, expected: expected(alg) })
     }
 
+    /// Load a private key of any asymmetric algorithm (for verify-only keys, which may be of
+    /// another algorithm than the active one during a migration).
+    pub fn from_file_any(path: &Path) -> Result<SigningKey, KeyError> {
+        let shown = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
+        [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256]
+            .into_iter()
+            .find_map(|alg| SigningKey::from_bytes(&bytes, alg))
+            .ok_or_else(|| KeyError::Wrong {
+                path: shown,
+                expected: "a PKCS#8 PEM private key (Ed25519, P-256 or RSA)".into(),
+            })
+    }
+
     /// Parse PEM bytes (or secret bytes for HS256); `None` when they are not a usable key.
     pub fn from_bytes(bytes: &[u8], alg: SigningAlgorithm) -> Option<SigningKey> {
         let (encoding, public, secret) = match alg {

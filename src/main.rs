@@ -107,7 +107,7 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
     let settings = Settings::load(config.as_deref()).map_err(|e| e.to_string())?;
     init_logging(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&settings).map_err(|e| e.to_string())?;
+        let app = Application::build_with_config(&settings, config.as_deref()).map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

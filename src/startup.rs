@@ -2,13 +2,14 @@
 //! is bound, so a broken deployment never accepts a connection.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 
 use crate::config::{ConfigError, Settings};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Loaded};
 use crate::issue::Issuer;
 use crate::keys::{KeyError, SigningKey};
 use crate::password::{HashPool, StoredHash};
@@ -48,10 +49,12 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    config: Option<PathBuf>,
 }
 
-/// Load keys, users and the hashing pool: the state shared by all HTTP workers.
-pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
+/// Load the users and every key named by `settings`: what starts the service and what
+/// SIGHUP reloads.
+pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
     let alg = settings.token.algorithm;
     let key = match &settings.keys.signing_key_file {
         Some(path) => SigningKey::from_file(path, alg)?,
@@ -68,6 +71,20 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
             key
         }
     };
+    let mut published = key.jwk_set();
+    for path in &settings.keys.verify_only_files {
+        let other = SigningKey::from_file_any(path)?;
+        if key.secret().is_some() || other.secret().is_some() {
+            return Err(KeyError::Wrong {
+                path: path.display().to_string(),
+                expected: "an asymmetric key: verify-only keys are published in the JWKS, which HS256 secrets never are".into(),
+            }
+            .into());
+        }
+        if published.keys.iter().all(|k| k.common.key_id.as_deref() != Some(other.kid.as_str())) {
+            published.keys.extend(other.jwk_set().keys);
+        }
+    }
     let users = match &settings.users.file {
         Some(path) => Users::load(path)?,
         None => {
@@ -84,37 +101,59 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         ..Validation::default()
     };
     let verifier = match key.secret() {
-        Some(secret) => Verifier::from_hs256_secret(secret, validation),
-        None => Verifier::from_jwk_set(&key.jwk_set(), validation),
+        Some(secret) => Verifier::from_hs256_secret_with_kid(secret, &key.kid, validation),
+        None => Verifier::from_jwk_set(&published, validation),
     }
     .map_err(|e| StartError::Verifier(e.to_string()))?;
-    let jwks = serde_json::to_string(&key.jwk_set()).map_err(|e| StartError::Verifier(e.to_string()))?;
+    let jwks = serde_json::to_string(&published).map_err(|e| StartError::Verifier(e.to_string()))?;
     let discovery = http::keys::discovery_document(&settings.token.issuer, alg.as_str());
-    let pool = HashPool::start(settings.password.workers, settings.password.queue)?;
-    let dummy = Arc::new(StoredHash::dummy(&settings.password.params));
     log::info!(
-        "{} users, {} key {}, {} hashing threads, queue {}",
+        "{} users; signing with {} key {}; {} keys published",
         users.len(),
         alg.as_str(),
         key.kid,
-        pool.workers(),
-        settings.password.queue
+        published.keys.len()
     );
-    Ok(AppState {
-        users,
+    Ok(Loaded { users, issuer: Issuer::new(key, &settings.token), verifier, jwks, discovery })
+}
+
+/// Load keys, users and the hashing pool: the state shared by all HTTP workers.
+pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
+    let loaded = load(settings)?;
+    let pool = HashPool::start(settings.password.workers, settings.password.queue)?;
+    let dummy = Arc::new(StoredHash::dummy(&settings.password.params));
+    log::info!("{} hashing threads, queue {}", pool.workers(), settings.password.queue);
+    Ok(AppState::new(
+        loaded,
         dummy,
         pool,
-        issuer: Issuer::new(key, &settings.token),
-        verifier,
-        jwks,
-        discovery,
-        throttle: crate::throttle::Throttle::new(settings.throttle.clone()),
-        trusted_proxies: settings.server.trusted_proxies.clone(),
-        metrics: crate::metrics::Metrics::new(),
-    })
+        crate::throttle::Throttle::new(settings.throttle.clone()),
+        settings.server.trusted_proxies.clone(),
+    ))
+}
+
+/// Re-read the configuration file and environment, then the users file and keys, and swap
+/// them in; on any error keep serving with what is loaded and log why. Settings that shape
+/// the running server (bind address, workers, hashing pool, throttle) need a restart.
+pub fn reload(state: &AppState, config: Option<&Path>) {
+    match Settings::load(config).map_err(StartError::from).and_then(|s| load(&s)) {
+        Ok(loaded) => {
+            state.replace(loaded);
+            log::info!("reload: users and keys replaced");
+        }
+        Err(e) => log::error!("reload failed, keeping the previous users and keys: {e}"),
+    }
 }
 
 impl Application {
+    /// Load everything, then bind `server.bind` (port 0 picks a free port). `config` is the
+    /// file the settings came from, read again on SIGHUP.
+    pub fn build_with_config(settings: &Settings, config: Option<&Path>) -> Result<Application, StartError> {
+        let mut app = Application::build(settings)?;
+        app.config = config.map(Path::to_path_buf);
+        Ok(app)
+    }
+
     /// Load everything, then bind `server.bind` (port 0 picks a free port).
     pub fn build(settings: &Settings) -> Result<Application, StartError> {
         let state = web::Data::new(build_state(settings)?);
@@ -133,7 +172,7 @@ impl Application {
         .listen(listener)?
         .run();
         log::info!("listening on http://{addr}");
-        Ok(Application { addr, server, state })
+        Ok(Application { addr, server, state, config: None })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -151,8 +190,23 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serve until stopped by a signal.
+    /// Serve until stopped by SIGTERM or SIGINT (in-flight requests are drained, bounded by
+    /// `server.shutdown_timeout`); SIGHUP reloads users and keys.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut hangups = signal(SignalKind::hangup())?;
+            let (state, config) = (self.state.clone(), self.config.clone());
+            actix_web::rt::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    log::info!("SIGHUP: reloading users and keys");
+                    let (state, config) = (state.clone(), config.clone());
+                    // File reads and key parsing are blocking work: off the async worker.
+                    let _ = actix_web::rt::task::spawn_blocking(move || reload(&state, config.as_deref())).await;
+                }
+            });
+        }
         self.server.await
     }
 }

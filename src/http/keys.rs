@@ -11,7 +11,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
         .content_type("application/jwk-set+json")
-        .body(state.jwks.clone())
+        .body(state.loaded().jwks.clone())
 }
 
 /// `GET /.well-known/openid-configuration`: enough of OpenID discovery for JWKS clients
@@ -20,7 +20,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
         .content_type("application/json")
-        .body(state.discovery.clone())
+        .body(state.loaded().discovery.clone())
 }
 
 /// The discovery document for an issuer URL and algorithm.

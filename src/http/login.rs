@@ -68,7 +68,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     };
     state.metrics.logins.with_label_values(&[outcome]).inc();
     match &result {
-        Ok((user, _)) => {
+        Ok((user, ..)) => {
             log::info!("login outcome=ok user={user:?} client={client} latency_ms={ms:.1}")
         }
         Err((user, e)) => log::info!(
@@ -78,15 +78,16 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             user.as_deref().unwrap_or("-"),
         ),
     }
-    let (_, token) = result.map_err(|(_, e)| e)?;
-    let body = Envelope::token(token, state.issuer.ttl_secs()).to_json();
+    let (_, token, ttl) = result.map_err(|(_, e)| e)?;
+    let body = Envelope::token(token, ttl).to_json();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .content_type("application/json")
         .body(body))
 }
 
-type Outcome = Result<(String, String), (Option<String>, ApiError)>;
+/// (user name, token, its lifetime in seconds), or the name if it was read and the error.
+type Outcome = Result<(String, String, u64), (Option<String>, ApiError)>;
 
 async fn attempt(req: &HttpRequest, state: &AppState, client: IpAddr) -> Outcome {
     let name = field(req, USER_NAME, MAX_NAME_BYTES).map_err(|e| (None, e))?;
@@ -102,7 +103,8 @@ async fn attempt(req: &HttpRequest, state: &AppState, client: IpAddr) -> Outcome
 
     // Unknown and disabled users are checked against the dummy hash: the same argon2 work
     // as a real check, so the answer time does not tell which names exist.
-    let user = state.users.get(name).filter(|u| !u.disabled);
+    let loaded = state.loaded();
+    let user = loaded.users.get(name).filter(|u| !u.disabled);
     let hash = user.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
     let matched = state.pool.verify(password, hash).await.map_err(|e| {
         fail(match e {
@@ -118,6 +120,6 @@ async fn attempt(req: &HttpRequest, state: &AppState, client: IpAddr) -> Outcome
         }
     };
     slot.success();
-    let token = state.issuer.issue(user).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
-    Ok((name.to_owned(), token))
+    let token = loaded.issuer.issue(user).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+    Ok((name.to_owned(), token, loaded.issuer.ttl_secs()))
 }

@@ -6,7 +6,7 @@ pub mod keys;
 pub mod login;
 pub mod verify;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
@@ -18,15 +18,12 @@ use crate::users::Users;
 use crate::verify::Verifier;
 use error::ApiError;
 
-/// Everything a request handler needs, built once at start.
-pub struct AppState {
+/// What SIGHUP reloads: the users and the keys, swapped as one unit so that a request never
+/// sees new users with old keys or the reverse.
+pub struct Loaded {
     /// Accounts.
     pub users: Users,
-    /// Checked instead of a real hash for unknown and disabled users.
-    pub dummy: Arc<StoredHash>,
-    /// The argon2 threads.
-    pub pool: HashPool,
-    /// Signs tokens.
+    /// Signs tokens with the active key.
     pub issuer: Issuer,
     /// Checks tokens for `/verify`, with exactly the keys this service publishes.
     pub verifier: Verifier,
@@ -34,12 +31,54 @@ pub struct AppState {
     pub jwks: String,
     /// `/.well-known/openid-configuration`, serialized once.
     pub discovery: String,
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// Users and keys; a request takes one snapshot and keeps it to the end, so a reload
+    /// never changes the ground under an in-flight login.
+    loaded: RwLock<Arc<Loaded>>,
+    /// Checked instead of a real hash for unknown and disabled users.
+    pub dummy: Arc<StoredHash>,
+    /// The argon2 threads.
+    pub pool: HashPool,
     /// Failed-login counters.
     pub throttle: crate::throttle::Throttle,
     /// `server.trusted_proxies`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+}
+
+impl AppState {
+    /// Shared state around the first `loaded` users and keys.
+    pub fn new(
+        loaded: Loaded,
+        dummy: Arc<StoredHash>,
+        pool: HashPool,
+        throttle: crate::throttle::Throttle,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> AppState {
+        AppState {
+            loaded: RwLock::new(Arc::new(loaded)),
+            dummy,
+            pool,
+            throttle,
+            trusted_proxies,
+            metrics: crate::metrics::Metrics::new(),
+        }
+    }
+
+    /// The current users and keys.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        // A poisoned lock still holds a complete snapshot (replace is a single assignment).
+        Arc::clone(&self.loaded.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Swap in newly loaded users and keys; requests already running keep their snapshot.
+    pub fn replace(&self, new: Loaded) {
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
 }
 
 /// Register every route on an actix `App`.
@@ -97,7 +136,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
     m.queue_depth.set(state.pool.queue_depth() as i64);
     m.in_flight.set(state.pool.in_flight() as i64);
-    m.keys.set(state.verifier.key_count() as i64);
+    m.keys.set(state.loaded().verifier.key_count() as i64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(m.render())
 }
 
@@ -105,7 +144,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// loaded before the port is bound, so a serving process is ready; the check guards against a
 /// state that lost its keys.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.verifier.key_count() > 0 {
+    if state.loaded().verifier.key_count() > 0 {
         HttpResponse::Ok().content_type("application/json").body(r#"{"status":"ok","code":200}"#)
     } else {
         HttpResponse::ServiceUnavailable()

@@ -16,7 +16,7 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         count("missing_token");
         return Err(ApiError::MissingToken);
     };
-    let claims = state.verifier.verify_authorization(value.as_bytes()).map_err(|e| {
+    let claims = state.loaded().verifier.verify_authorization(value.as_bytes()).map_err(|e| {
         count(e.reason());
         log::info!(
             "verify outcome={} client={}",

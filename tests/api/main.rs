@@ -9,4 +9,5 @@ mod login;
 mod pool;
 mod properties;
 mod remote;
+mod rotation;
 mod token;
