@@ -106,6 +106,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/openapi.yaml")
+            .route(web::get().to(openapi))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
             .default_service(web::to(method_not_allowed)),
@@ -129,6 +134,17 @@ async fn not_found() -> HttpResponse {
 
 async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.error_response()
+}
+
+/// The HTTP contract, compiled in so the served copy is always the file in the repository.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// `GET /openapi.yaml`.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .content_type("application/yaml")
+        .body(OPENAPI_YAML)
 }
 
 /// `GET /metrics`: Prometheus text format; gauges are read at scrape time.
