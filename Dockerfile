@@ -11,6 +11,7 @@ RUN mkdir -p src examples benches \
     && cargo build --release --locked --bin watchword \
     && rm -rf src
 COPY config ./config
+COPY openapi.yaml ./
 COPY src ./src
 # touch: the dummy build left newer timestamps than the copied sources.
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin watchword
