@@ -2,6 +2,7 @@
 //! three segments of unpadded base64url, a header in our own strict struct, the key's
 //! algorithm and nothing else.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +20,9 @@ const MAX_SIGNATURE_BYTES: usize = 1024;
 const MAX_SIGNATURE_B64: usize = (MAX_SIGNATURE_BYTES * 4).div_ceil(3);
 /// Buffer size: the base64 crate sizes its output check with a rounded-up estimate.
 const SIGNATURE_BUF: usize = MAX_SIGNATURE_B64.div_ceil(4) * 3;
+/// Header segments up to this length are decoded on the stack (a watchword header is ~100).
+const HEADER_STACK_B64: usize = 512;
+const HEADER_STACK_BUF: usize = HEADER_STACK_B64.div_ceil(4) * 3;
 
 /// A token whose structure, header and signature have been checked; only the payload is left.
 pub(crate) struct Checked {
@@ -59,14 +63,24 @@ pub(crate) fn check_signature(
         .decode_slice(signature_b64, &mut signature_buf)
         .map_err(|_| VerifyError::Malformed("signature is not unpadded base64url"))?;
     let signature = signature_buf.get(..signature_len).unwrap_or_default();
-    let header = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| VerifyError::Malformed("header is not unpadded base64url"))?;
+    // Headers are small: decode onto the stack, fall back to the heap for odd large ones.
+    const BAD_HEADER: VerifyError = VerifyError::Malformed("header is not unpadded base64url");
+    let mut header_stack = [0u8; HEADER_STACK_BUF];
+    let header_heap;
+    let header_bytes: &[u8] = if header_b64.len() <= HEADER_STACK_B64 {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(header_b64, &mut header_stack)
+            .map_err(|_| BAD_HEADER)?;
+        header_stack.get(..len).unwrap_or_default()
+    } else {
+        header_heap = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| BAD_HEADER)?;
+        &header_heap
+    };
     let payload = URL_SAFE_NO_PAD
         .decode(payload_b64)
         .map_err(|_| VerifyError::Malformed("payload is not unpadded base64url"))?;
 
-    let header: RawHeader = serde_json::from_slice(&header)
+    let header: RawHeader = serde_json::from_slice(header_bytes)
         .map_err(|_| VerifyError::Malformed("header is not a JSON object with unique names"))?;
     let header = header.validate()?;
 
@@ -132,49 +146,50 @@ pub(crate) fn parse_claims(payload: &[u8]) -> Result<crate::claims::Claims, Veri
 
 /// A header member that must be a string when present.
 #[derive(Default)]
-enum Member {
+enum Member<'a> {
     #[default]
     Absent,
-    Str(String),
+    /// Borrowed from the decoded header unless the JSON string had escapes.
+    Str(Cow<'a, str>),
     NotStr,
 }
 
 /// Reads any JSON value without building it: a string is kept, anything else is only
 /// consumed (and marked), so a wrongly typed member is reported instead of failing the parse.
-impl<'de> Deserialize<'de> for Member {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Member, D::Error> {
+impl<'de> Deserialize<'de> for Member<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Member<'de>, D::Error> {
         struct MemberVisitor;
         impl<'de> Visitor<'de> for MemberVisitor {
-            type Value = Member;
+            type Value = Member<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Member, E> {
-                Ok(Member::Str(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Member<'de>, E> {
+                Ok(Member::Str(Cow::Borrowed(v)))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Member, E> {
-                Ok(Member::Str(v))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Member<'de>, E> {
+                Ok(Member::Str(Cow::Owned(v.to_owned())))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Member, E> {
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Member<'de>, E> {
                 Ok(Member::NotStr)
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Member, E> {
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Member<'de>, E> {
                 Ok(Member::NotStr)
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Member, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Member<'de>, E> {
                 Ok(Member::NotStr)
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Member, E> {
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Member<'de>, E> {
                 Ok(Member::NotStr)
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Member, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<Member<'de>, E> {
                 Ok(Member::NotStr)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Member, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Member<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Member::NotStr)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Member, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Member<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Member::NotStr)
             }
@@ -186,10 +201,10 @@ impl<'de> Deserialize<'de> for Member {
 /// The JOSE header as read: our own type, not the JWT library's, so every member that
 /// matters is seen (including ones we refuse) and duplicate names are an error.
 #[derive(Default)]
-struct RawHeader {
-    alg: Member,
-    typ: Member,
-    kid: Member,
+struct RawHeader<'a> {
+    alg: Member<'a>,
+    typ: Member<'a>,
+    kid: Member<'a>,
     crit: bool,
     /// `b64` (RFC 7797) other than `true` would change the signing input.
     b64_not_true: bool,
@@ -203,10 +218,10 @@ pub(crate) struct Header<'a> {
     pub(crate) kid: Option<&'a str>,
 }
 
-impl RawHeader {
+impl RawHeader<'_> {
     fn validate(&self) -> Result<Header<'_>, VerifyError> {
         let alg = match &self.alg {
-            Member::Str(alg) => alg.as_str(),
+            Member::Str(alg) => alg.as_ref(),
             Member::Absent => return Err(VerifyError::Malformed("header has no alg")),
             Member::NotStr => return Err(VerifyError::Malformed("alg is not a string")),
         };
@@ -228,7 +243,7 @@ impl RawHeader {
         }
         let kid = match &self.kid {
             Member::Absent => None,
-            Member::Str(kid) => Some(kid.as_str()),
+            Member::Str(kid) => Some(kid.as_ref()),
             Member::NotStr => return Err(VerifyError::Malformed("kid is not a string")),
         };
         Ok(Header { alg, kid })
@@ -269,15 +284,15 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
-impl<'de> Deserialize<'de> for RawHeader {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawHeader, D::Error> {
+impl<'de> Deserialize<'de> for RawHeader<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawHeader<'de>, D::Error> {
         struct HeaderVisitor;
         impl<'de> Visitor<'de> for HeaderVisitor {
-            type Value = RawHeader;
+            type Value = RawHeader<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JOSE header object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader<'de>, A::Error> {
                 let mut h = RawHeader::default();
                 // Known names in a bit set, others in a list: every duplicate is an error
                 // (RFC 7515 §4: a parser must reject or use the last; we reject).
@@ -364,6 +379,10 @@ mod tests {
             header(r#"{"alg":"EdDSA","x":1,"x":2}"#),
             Err(VerifyError::Malformed(_))
         ));
+        assert_eq!(
+            header(r#"{"alg":"Ed\u0044SA","kid":"\u006b"}"#),
+            Ok(("EdDSA".into(), Some("k".into())))
+        );
         assert!(matches!(
             header(r#"{"alg":1}"#),
             Err(VerifyError::Malformed(_))
