@@ -101,6 +101,19 @@ pub struct Settings {
     pub throttle: crate::throttle::ThrottleSettings,
     /// `log.format`
     pub log_format: LogFormat,
+    /// `[login]`
+    pub login: LoginSettings,
+    /// `[permissions]`: role → permissions.
+    pub permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `[login]`: the other login styles of the seeds.
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// `login.require_organisation`
+    pub require_organisation: bool,
+    /// `login.max_body_bytes`
+    pub max_body_bytes: usize,
 }
 
 /// How log lines are written.
@@ -142,6 +155,8 @@ pub struct TokenSettings {
     pub algorithm: SigningAlgorithm,
     /// `token.ttl`
     pub ttl: Duration,
+    /// `token.service_ttl`
+    pub service_ttl: Duration,
 }
 
 /// `[keys]`: where the signing key comes from.
@@ -181,6 +196,16 @@ struct Raw {
     password: RawPassword,
     throttle: RawThrottle,
     log: RawLog,
+    login: RawLogin,
+    #[serde(default)]
+    permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    require_organisation: bool,
+    max_body_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +243,7 @@ struct RawToken {
     audience: Vec<String>,
     algorithm: String,
     ttl: String,
+    service_ttl: String,
 }
 
 #[derive(Deserialize)]
@@ -385,6 +411,7 @@ impl Raw {
                     .collect(),
                 algorithm,
                 ttl,
+                service_ttl: duration("token.service_ttl", &self.token.service_ttl, secs(1), MAX_TTL)?,
             },
             keys: KeySettings {
                 signing_key_file: non_empty_path(&self.keys.signing_key_file),
@@ -393,6 +420,11 @@ impl Raw {
             users: UserSettings { file: non_empty_path(&self.users.file) },
             password: PasswordSettings { params, workers, queue },
             throttle,
+            login: LoginSettings {
+                require_organisation: self.login.require_organisation,
+                max_body_bytes: positive("login.max_body_bytes", self.login.max_body_bytes)?,
+            },
+            permissions: self.permissions,
             log_format: match self.log.format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,

@@ -1,6 +1,9 @@
 //! Issuing tokens: the claims of a successful login, signed with the active key.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use jsonwebtoken::Header;
 
@@ -16,6 +19,17 @@ pub struct Issuer {
     issuer: String,
     audience: Vec<String>,
     ttl: Duration,
+    service_ttl: Duration,
+    permissions: BTreeMap<String, Vec<String>>,
+}
+
+/// Where the login was made: the seed-003 organisation and unit, when given.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// `org` claim.
+    pub organisation: Option<String>,
+    /// `unit` claim.
+    pub unit: Option<String>,
 }
 
 /// Signing failed in the crypto backend (never expected with a key that passed loading).
@@ -26,7 +40,20 @@ pub struct IssueError(#[from] jsonwebtoken::errors::Error);
 impl Issuer {
     /// An issuer signing with `key` as configured by `[token]`.
     pub fn new(key: SigningKey, token: &TokenSettings) -> Issuer {
-        Issuer { key, issuer: token.issuer.clone(), audience: token.audience.clone(), ttl: token.ttl }
+        Issuer {
+            key,
+            issuer: token.issuer.clone(),
+            audience: token.audience.clone(),
+            ttl: token.ttl,
+            service_ttl: token.service_ttl,
+            permissions: BTreeMap::new(),
+        }
+    }
+
+    /// Map roles to the permissions tokens carry (`[permissions]`).
+    pub fn with_permissions(mut self, permissions: BTreeMap<String, Vec<String>>) -> Issuer {
+        self.permissions = permissions;
+        self
     }
 
     /// The key tokens are signed with.
@@ -44,18 +71,35 @@ impl Issuer {
         &self.audience
     }
 
-    /// Token lifetime in seconds (`expires_in` of the answer).
-    pub fn ttl_secs(&self) -> u64 {
-        self.ttl.as_secs()
+    /// Token lifetime in seconds for `user` (`expires_in` of the answer).
+    pub fn ttl_secs(&self, user: &User) -> u64 {
+        if user.service { self.service_ttl.as_secs() } else { self.ttl.as_secs() }
     }
 
     /// The claims a token for `user` carries, issued at `now` (Unix seconds).
-    pub fn claims_for(&self, user: &User, now: i64) -> Claims {
+    pub fn claims_for(&self, user: &User, scope: &Scope, now: i64) -> Claims {
         let mut extra = user.claims.clone();
         extra.retain(|k, _| !crate::claims::RESERVED_CLAIMS.contains(&k.as_str()));
+        let permissions: BTreeSet<&String> =
+            user.roles.iter().filter_map(|r| self.permissions.get(r)).flatten().collect();
+        if !permissions.is_empty() {
+            extra.insert("permissions".into(), Value::from(permissions.into_iter().cloned().collect::<Vec<_>>()));
+        }
+        if let Some(org) = &scope.organisation {
+            extra.insert("org".into(), Value::from(org.clone()));
+        }
+        if let Some(unit) = &scope.unit {
+            extra.insert("unit".into(), Value::from(unit.clone()));
+        }
+        if let Some(id) = &user.id {
+            extra.insert("uid".into(), Value::from(id.clone()));
+        }
+        if user.service {
+            extra.insert("kind".into(), Value::from("service"));
+        }
         Claims {
             sub: user.name.clone(),
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now + self.ttl_secs(user) as i64,
             iss: Some(self.issuer.clone()),
             aud: self.audience.clone(),
             iat: Some(now),
@@ -74,8 +118,8 @@ impl Issuer {
     }
 
     /// Claims and signature for `user`, now.
-    pub fn issue(&self, user: &User) -> Result<String, IssueError> {
-        self.sign(&self.claims_for(user, chrono::Utc::now().timestamp()))
+    pub fn issue(&self, user: &User, scope: &Scope) -> Result<String, IssueError> {
+        self.sign(&self.claims_for(user, scope, chrono::Utc::now().timestamp()))
     }
 }
 

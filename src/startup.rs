@@ -114,7 +114,13 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
         key.kid,
         published.keys.len()
     );
-    Ok(Loaded { users, issuer: Issuer::new(key, &settings.token), verifier, jwks, discovery })
+    Ok(Loaded {
+        users,
+        issuer: Issuer::new(key, &settings.token).with_permissions(settings.permissions.clone()),
+        verifier,
+        jwks,
+        discovery,
+    })
 }
 
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
@@ -129,6 +135,7 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         pool,
         crate::throttle::Throttle::new(settings.throttle.clone()),
         settings.server.trusted_proxies.clone(),
+        settings.login.clone(),
     ))
 }
 
@@ -198,12 +205,13 @@ impl Application {
             use tokio::signal::unix::{signal, SignalKind};
             let mut hangups = signal(SignalKind::hangup())?;
             let (state, config) = (self.state.clone(), self.config.clone());
-            actix_web::rt::spawn(async move {
+            // tokio::spawn, not actix's spawn_local: this also runs under a plain tokio runtime.
+            tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
                     log::info!("SIGHUP: reloading users and keys");
                     let (state, config) = (state.clone(), config.clone());
                     // File reads and key parsing are blocking work: off the async worker.
-                    let _ = actix_web::rt::task::spawn_blocking(move || reload(&state, config.as_deref())).await;
+                    let _ = tokio::task::spawn_blocking(move || reload(&state, config.as_deref())).await;
                 }
             });
         }

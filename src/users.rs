@@ -34,12 +34,22 @@ pub struct User {
     pub claims: Map<String, Value>,
     /// A disabled user gets the same answer as a wrong password.
     pub disabled: bool,
+    /// Stable id (the `uid` claim), so renaming a user does not change who a token is about.
+    pub id: Option<String>,
+    /// Organisations the account may log in to (seed 003); empty = none.
+    pub organisations: Vec<String>,
+    /// Units within them; empty = any unit may be named.
+    pub units: Vec<String>,
+    /// `true` for a service account (seed 003's access token identifier and pass code): its
+    /// tokens carry `kind = "service"` and live `token.service_ttl`.
+    pub service: bool,
 }
 
-/// All accounts by name.
+/// All accounts: people by name, services by identifier.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     by_name: HashMap<String, User>,
+    services: HashMap<String, User>,
 }
 
 /// Why the users file cannot be used.
@@ -78,6 +88,23 @@ pub enum UsersError {
 struct RawFile {
     #[serde(default)]
     users: Vec<RawUser>,
+    #[serde(default)]
+    service_accounts: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    identifier: String,
+    pass_code_hash: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    claims: toml::Table,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    organisations: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +118,28 @@ struct RawUser {
     claims: toml::Table,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    organisations: Vec<String>,
+    #[serde(default)]
+    units: Vec<String>,
+}
+
+/// Extra claims from TOML, refusing registered names.
+fn extra_claims(table: toml::Table) -> Result<Map<String, Value>, String> {
+    let mut claims = Map::new();
+    for (k, v) in table {
+        if RESERVED_CLAIMS.contains(&k.as_str()) {
+            return Err(format!(
+                "claim {k:?} is reserved and cannot be set per user (reserved: {})",
+                RESERVED_CLAIMS.join(", ")
+            ));
+        }
+        let v = serde_json::to_value(v).map_err(|e| format!("claim {k:?}: {e}"))?;
+        claims.insert(k, v);
+    }
+    Ok(claims)
 }
 
 impl Users {
@@ -121,26 +170,58 @@ impl Users {
             check_name(&u.name).map_err(|m| fail(m.to_owned()))?;
             let hash = StoredHash::parse(&u.password_hash)
                 .map_err(|e| fail(format!("password_hash is {e}")))?;
-            let mut claims = Map::new();
-            for (k, v) in u.claims {
-                if RESERVED_CLAIMS.contains(&k.as_str()) {
-                    return Err(fail(format!(
-                        "claim {k:?} is reserved and cannot be set per user (reserved: {})",
-                        RESERVED_CLAIMS.join(", ")
-                    )));
-                }
-                let v = serde_json::to_value(v).map_err(|e| fail(format!("claim {k:?}: {e}")))?;
-                claims.insert(k, v);
+            let claims = extra_claims(u.claims).map_err(fail)?;
+            if let Some(id) = &u.id {
+                uuid::Uuid::parse_str(id).map_err(|_| fail(format!("id {id:?} is not a UUID")))?;
             }
             if by_name.contains_key(&u.name) {
                 return Err(fail("appears more than once".into()));
             }
             by_name.insert(
                 u.name.clone(),
-                User { name: u.name, hash: Arc::new(hash), roles: u.roles, claims, disabled: u.disabled },
+                User {
+                    name: u.name,
+                    hash: Arc::new(hash),
+                    roles: u.roles,
+                    claims,
+                    disabled: u.disabled,
+                    id: u.id,
+                    organisations: u.organisations,
+                    units: u.units,
+                    service: false,
+                },
             );
         }
-        Ok(Users { by_name })
+        let mut services = HashMap::with_capacity(raw.service_accounts.len());
+        for s in raw.service_accounts {
+            let fail = |message: String| UsersError::User {
+                path: origin.to_owned(),
+                user: format!("service account {}", s.identifier),
+                message,
+            };
+            check_name(&s.identifier).map_err(|m| fail(m.replace("name", "identifier")))?;
+            let hash = StoredHash::parse(&s.pass_code_hash)
+                .map_err(|e| fail(format!("pass_code_hash is {e}")))?;
+            let claims = extra_claims(s.claims).map_err(fail)?;
+            if services.contains_key(&s.identifier) {
+                return Err(fail("appears more than once".into()));
+            }
+            services.insert(
+                s.identifier.clone(),
+                User {
+                    name: s.identifier,
+                    hash: Arc::new(hash),
+                    roles: s.roles,
+                    claims,
+                    disabled: s.disabled,
+                    id: None,
+                    organisations: s.organisations,
+                    units: Vec::new(),
+                    service: true,
+                },
+            );
+        }
+        Ok(Users { by_name, services })
     }
 
     /// The account called `name`, if any (exact match).
@@ -148,14 +229,19 @@ impl Users {
         self.by_name.get(name)
     }
 
-    /// Number of accounts.
+    /// The service account with `identifier`, if any (exact match).
+    pub fn service(&self, identifier: &str) -> Option<&User> {
+        self.services.get(identifier)
+    }
+
+    /// Number of accounts, people and services.
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.by_name.len() + self.services.len()
     }
 
     /// True when no account is configured.
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.len() == 0
     }
 }
 

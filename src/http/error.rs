@@ -26,6 +26,21 @@ pub enum ApiError {
     /// Header bytes that are not UTF-8.
     #[error("Field {0} is not valid UTF-8.")]
     FieldNotUtf8(&'static str),
+    /// Credentials in more than one place (headers, Basic, body; user and service).
+    #[error("Credentials given twice.")]
+    CredentialsTwice,
+    /// A body that is not JSON, or not an object of string fields.
+    #[error("Body is not a JSON object with string fields.")]
+    BadBody,
+    /// A body over `login.max_body_bytes`.
+    #[error("Body is larger than {0} bytes.")]
+    BodyTooLarge(usize),
+    /// A body in another format than JSON.
+    #[error("Unsupported content type; send application/json.")]
+    UnsupportedContentType,
+    /// `Authorization: Basic` that is not base64 of `user:password`.
+    #[error("Field Authorization is not valid Basic credentials.")]
+    BadBasic,
     /// Unknown user, wrong password or disabled user: one answer for all three.
     #[error("Invalid user name or password.")]
     BadCredentials,
@@ -83,7 +98,12 @@ impl ResponseError for ApiError {
             | ApiError::EmptyField(_)
             | ApiError::RepeatedField(_)
             | ApiError::FieldTooLong(..)
-            | ApiError::FieldNotUtf8(_) => StatusCode::BAD_REQUEST,
+            | ApiError::FieldNotUtf8(_)
+            | ApiError::CredentialsTwice
+            | ApiError::BadBody
+            | ApiError::BodyTooLarge(_)
+            | ApiError::BadBasic => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadCredentials | ApiError::MissingToken | ApiError::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }

@@ -7,10 +7,11 @@ use std::time::Instant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::credentials::{extract, Secret};
 use super::error::ApiError;
 use super::AppState;
 use crate::envelope::Envelope;
-use crate::users::MAX_NAME_BYTES;
+use crate::issue::Scope;
 
 /// Longest password accepted (bytes). argon2 would take far more, but nobody types 1 KiB and
 /// hashing megabytes per attempt would be a denial of service.
@@ -20,13 +21,6 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const USER_NAME: &str = "User-Name";
 /// See [`USER_NAME`].
 pub const PASSWORD: &str = "Password";
-
-/// One header's value as UTF-8, with the seed's missing/empty answers and our limits, all
-/// checked before any hashing. Bytes are read directly: `HeaderValue::to_str` would refuse
-/// every non-ASCII password.
-fn field<'a>(req: &'a HttpRequest, name: &'static str, max: usize) -> Result<&'a str, ApiError> {
-    read_field(req.headers().get_all(name).map(|v| v.as_bytes()), name, max)
-}
 
 /// The checks of one credential field over all the values a request carried for it: exactly
 /// one, non-empty, at most `max` bytes, UTF-8. Separate from actix types so it can be fuzzed.
@@ -49,13 +43,17 @@ pub fn read_field<'a>(
 }
 
 /// `GET|POST /login`.
-pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let client = req
         .peer_addr()
         .map(|peer| super::client::client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
     let result = match client {
-        Some(ip) => attempt(&req, &state, ip).await,
+        Some(ip) => attempt(&req, payload, &state, ip).await,
         None => Err((None, ApiError::Internal("no peer address".into()))),
     };
     let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
@@ -89,37 +87,63 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// (user name, token, its lifetime in seconds), or the name if it was read and the error.
 type Outcome = Result<(String, String, u64), (Option<String>, ApiError)>;
 
-async fn attempt(req: &HttpRequest, state: &AppState, client: IpAddr) -> Outcome {
-    let name = field(req, USER_NAME, MAX_NAME_BYTES).map_err(|e| (None, e))?;
-    let fail = |e| (Some(name.to_owned()), e);
-    let password = field(req, PASSWORD, MAX_PASSWORD_BYTES).map_err(fail)?;
+/// The body, up to `max` bytes: a larger one is refused before it is all read.
+async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(ApiError::BadBody),
+        Err(_) => Err(ApiError::BodyTooLarge(max)),
+    }
+}
+
+async fn attempt(req: &HttpRequest, payload: web::Payload, state: &AppState, client: IpAddr) -> Outcome {
+    let body = read_body(payload, state.login.max_body_bytes).await.map_err(|e| (None, e))?;
+    let creds = extract(req.headers(), &body, state.login.require_organisation).map_err(|e| (None, e))?;
+    let name = creds.name().to_owned();
+    let fail = |e| (Some(name.clone()), e);
+    let (service, secret) = match &creds.secret {
+        Secret::User { password, .. } => (false, password),
+        Secret::Service { pass_code, .. } => (true, pass_code),
+    };
 
     // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
     // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
+    // Service identifiers count in their own namespace, through the same throttle.
+    let throttle_key = if service { format!("service account {name}") } else { name.clone() };
     let slot = state
         .throttle
-        .begin_now(name, client)
+        .begin_now(&throttle_key, client)
         .map_err(|locked| fail(ApiError::Throttled(locked.retry_after.as_secs().max(1))))?;
 
-    // Unknown and disabled users are checked against the dummy hash: the same argon2 work
+    // Unknown and disabled accounts are checked against the dummy hash: the same argon2 work
     // as a real check, so the answer time does not tell which names exist.
     let loaded = state.loaded();
-    let user = loaded.users.get(name).filter(|u| !u.disabled);
-    let hash = user.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
-    let matched = state.pool.verify(password, hash).await.map_err(|e| {
+    let account = if service { loaded.users.service(&name) } else { loaded.users.get(&name) };
+    let account = account.filter(|u| !u.disabled);
+    let hash = account.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
+    let matched = state.pool.verify(secret, hash).await.map_err(|e| {
         fail(match e {
             crate::password::PoolError::Busy => ApiError::Busy,
             other => ApiError::Internal(other.to_string()),
         })
     })?;
-    let user = match (user, matched) {
-        (Some(user), true) => user,
+    // Membership is checked after the hash, so its answer time says nothing either.
+    let user = match account {
+        Some(user) if matched && in_scope(user, &creds) => user,
         _ => {
             slot.failure();
             return Err(fail(ApiError::BadCredentials));
         }
     };
     slot.success();
-    let token = loaded.issuer.issue(user).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
-    Ok((name.to_owned(), token, loaded.issuer.ttl_secs()))
+    let scope = Scope { organisation: creds.organisation.clone(), unit: creds.unit.clone() };
+    let token = loaded.issuer.issue(user, &scope).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+    Ok((name, token, loaded.issuer.ttl_secs(user)))
+}
+
+/// A named organisation must be one of the account's; a named unit one of its units.
+fn in_scope(user: &crate::users::User, creds: &super::credentials::Credentials) -> bool {
+    let org_ok = creds.organisation.as_ref().is_none_or(|o| user.organisations.contains(o));
+    let unit_ok = creds.unit.as_ref().is_none_or(|u| user.units.contains(u));
+    org_ok && unit_ok
 }

@@ -1,6 +1,7 @@
 //! The HTTP face of the service: shared state, routes, and one file per endpoint group.
 
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod keys;
 pub mod login;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// `server.trusted_proxies`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[login]`.
+    pub login: crate::config::LoginSettings,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -58,6 +61,7 @@ impl AppState {
         pool: HashPool,
         throttle: crate::throttle::Throttle,
         trusted_proxies: Vec<ipnet::IpNet>,
+        login: crate::config::LoginSettings,
     ) -> AppState {
         AppState {
             loaded: RwLock::new(Arc::new(loaded)),
@@ -65,6 +69,7 @@ impl AppState {
             pool,
             throttle,
             trusted_proxies,
+            login,
             metrics: crate::metrics::Metrics::new(),
         }
     }

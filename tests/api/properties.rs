@@ -83,6 +83,7 @@ fn issuer_and_verifier() -> &'static (watchword::issue::Issuer, Verifier) {
             audience: vec!["a".into()],
             algorithm: alg,
             ttl: std::time::Duration::from_secs(600),
+            service_ttl: std::time::Duration::from_secs(600),
         };
         let verifier = Verifier::from_jwk_set(&key.jwk_set(), Validation::default()).unwrap();
         (watchword::issue::Issuer::new(key, &settings), verifier)
