@@ -9,7 +9,6 @@ mod actix_extractor;
 mod attacks;
 mod authorization;
 mod jwks;
-mod perf;
 #[cfg(feature = "remote-jwks")]
 mod remote;
 mod rfc;
