@@ -162,64 +162,24 @@ impl Users {
             .map_err(|e| UsersError::Syntax { path: origin.to_owned(), message: e.to_string() })?;
         let mut by_name = HashMap::with_capacity(raw.users.len());
         for u in raw.users {
-            let fail = |message: String| UsersError::User {
-                path: origin.to_owned(),
-                user: u.name.clone(),
-                message,
-            };
-            check_name(&u.name).map_err(|m| fail(m.to_owned()))?;
-            let hash = StoredHash::parse(&u.password_hash)
-                .map_err(|e| fail(format!("password_hash is {e}")))?;
-            let claims = extra_claims(u.claims).map_err(fail)?;
-            if let Some(id) = &u.id {
-                uuid::Uuid::parse_str(id).map_err(|_| fail(format!("id {id:?} is not a UUID")))?;
-            }
-            if by_name.contains_key(&u.name) {
-                return Err(fail("appears more than once".into()));
-            }
-            by_name.insert(
-                u.name.clone(),
-                User {
-                    name: u.name,
-                    hash: Arc::new(hash),
-                    roles: u.roles,
-                    claims,
-                    disabled: u.disabled,
-                    id: u.id,
-                    organisations: u.organisations,
-                    units: u.units,
-                    service: false,
-                },
-            );
+            let user = account(u, false, origin)?;
+            insert_unique(&mut by_name, user, origin)?;
         }
         let mut services = HashMap::with_capacity(raw.service_accounts.len());
         for s in raw.service_accounts {
-            let fail = |message: String| UsersError::User {
-                path: origin.to_owned(),
-                user: format!("service account {}", s.identifier),
-                message,
+            // A service account is an account whose name is its identifier and whose
+            // password is its pass code; it has no id and no units.
+            let as_user = RawUser {
+                name: s.identifier,
+                password_hash: s.pass_code_hash,
+                roles: s.roles,
+                claims: s.claims,
+                disabled: s.disabled,
+                id: None,
+                organisations: s.organisations,
+                units: Vec::new(),
             };
-            check_name(&s.identifier).map_err(|m| fail(m.replace("name", "identifier")))?;
-            let hash = StoredHash::parse(&s.pass_code_hash)
-                .map_err(|e| fail(format!("pass_code_hash is {e}")))?;
-            let claims = extra_claims(s.claims).map_err(fail)?;
-            if services.contains_key(&s.identifier) {
-                return Err(fail("appears more than once".into()));
-            }
-            services.insert(
-                s.identifier.clone(),
-                User {
-                    name: s.identifier,
-                    hash: Arc::new(hash),
-                    roles: s.roles,
-                    claims,
-                    disabled: s.disabled,
-                    id: None,
-                    organisations: s.organisations,
-                    units: Vec::new(),
-                    service: true,
-                },
-            );
+            insert_unique(&mut services, account(as_user, true, origin)?, origin)?;
         }
         Ok(Users { by_name, services })
     }
@@ -243,6 +203,45 @@ impl Users {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// One checked account from its file entry.
+fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> {
+    let (what, hash_key) = if service { ("identifier", "pass_code_hash") } else { ("name", "password_hash") };
+    let fail = |message: String| UsersError::User {
+        path: origin.to_owned(),
+        user: if service { format!("service account {}", u.name) } else { u.name.clone() },
+        message,
+    };
+    check_name(&u.name).map_err(|m| fail(m.replace("name", what)))?;
+    let hash = StoredHash::parse(&u.password_hash).map_err(|e| fail(format!("{hash_key} is {e}")))?;
+    let claims = extra_claims(u.claims).map_err(fail)?;
+    if let Some(id) = &u.id {
+        uuid::Uuid::parse_str(id).map_err(|_| fail(format!("id {id:?} is not a UUID")))?;
+    }
+    Ok(User {
+        name: u.name,
+        hash: Arc::new(hash),
+        roles: u.roles,
+        claims,
+        disabled: u.disabled,
+        id: u.id,
+        organisations: u.organisations,
+        units: u.units,
+        service,
+    })
+}
+
+fn insert_unique(map: &mut HashMap<String, User>, user: User, origin: &str) -> Result<(), UsersError> {
+    if map.contains_key(&user.name) {
+        return Err(UsersError::User {
+            path: origin.to_owned(),
+            user: user.name,
+            message: "appears more than once".into(),
+        });
+    }
+    map.insert(user.name.clone(), user);
+    Ok(())
 }
 
 /// A name that could never be sent in a `User-Name` header would be an account nobody can
