@@ -32,15 +32,23 @@ async fn main() -> std::io::Result<()> {
     // The discovery document names the JWKS; the issuer check pins tokens to this login service.
     let verifier = Verifier::from_url(
         &format!("{login}/.well-known/openid-configuration"),
-        Validation { issuer: std::env::var("WATCHWORD_ISSUER").ok(), ..Validation::default() },
+        Validation {
+            issuer: std::env::var("WATCHWORD_ISSUER").ok(),
+            ..Validation::default()
+        },
         RemoteOptions::default(),
     )
     .await
     .map_err(std::io::Error::other)?;
     let verifier = web::Data::new(verifier);
-    let server = HttpServer::new(move || App::new().app_data(verifier.clone()).service(hello).service(admin))
-        .workers(1)
-        .bind(&bind)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(verifier.clone())
+            .service(hello)
+            .service(admin)
+    })
+    .workers(1)
+    .bind(&bind)?;
     for addr in server.addrs() {
         println!("listening on http://{addr}");
     }

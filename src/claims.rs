@@ -11,7 +11,19 @@ use serde_json::{Map, Value};
 /// A user's extra claims may not use these names: an extra claim must never be able to
 /// override who the token is about, who issued it or how long it lives.
 pub const RESERVED_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "roles", "permissions", "org", "unit", "uid", "kind",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "roles",
+    "permissions",
+    "org",
+    "unit",
+    "uid",
+    "kind",
 ];
 
 /// The claims of a watchword token.
@@ -96,7 +108,10 @@ mod tests {
     fn non_integer_times_are_rejected() {
         for exp in ["1.5", "\"10\"", "1e30", "99999999999999999999999"] {
             let json = format!(r#"{{"sub":"a","exp":{exp}}}"#);
-            assert!(serde_json::from_str::<Claims>(&json).is_err(), "exp = {exp}");
+            assert!(
+                serde_json::from_str::<Claims>(&json).is_err(),
+                "exp = {exp}"
+            );
         }
     }
 

@@ -30,7 +30,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, message: message.into() }
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
 }
 
 /// Token signing algorithms the service can issue with.
@@ -276,8 +279,8 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 impl Settings {
     /// Load defaults, then `file` (when given), then the environment, and validate.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(invalid(
@@ -304,14 +307,26 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn duration(key: &'static str, value: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+fn duration(
+    key: &'static str,
+    value: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(value).map_err(|_| {
-        invalid(key, format!("{value:?} is not a duration (e.g. \"30m\", \"2h\", \"90s\")"))
+        invalid(
+            key,
+            format!("{value:?} is not a duration (e.g. \"30m\", \"2h\", \"90s\")"),
+        )
     })?;
     if d < min || d > max {
         return Err(invalid(
             key,
-            format!("{value:?} is out of range: between {} and {}", humantime::format_duration(min), humantime::format_duration(max)),
+            format!(
+                "{value:?} is out of range: between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
         ));
     }
     Ok(d)
@@ -335,7 +350,10 @@ impl Raw {
         let bind = self.server.bind.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "server.bind",
-                format!("{:?} is not an IP address with a port (e.g. 127.0.0.1:8080)", self.server.bind),
+                format!(
+                    "{:?} is not an IP address with a port (e.g. 127.0.0.1:8080)",
+                    self.server.bind
+                ),
             )
         })?;
         let algorithm = self
@@ -355,7 +373,10 @@ impl Raw {
                 s.parse::<ipnet::IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                     .map_err(|_| {
-                        invalid("server.trusted_proxies", format!("{s:?} is not an address or CIDR range (e.g. 10.0.0.0/8)"))
+                        invalid(
+                            "server.trusted_proxies",
+                            format!("{s:?} is not an address or CIDR range (e.g. 10.0.0.0/8)"),
+                        )
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -363,12 +384,18 @@ impl Raw {
         let throttle = crate::throttle::ThrottleSettings {
             enabled: t.enabled,
             window: duration("throttle.window", &t.window, secs(1), secs(24 * 3600))?,
-            max_failures_per_user: positive("throttle.max_failures_per_user", t.max_failures_per_user)?,
+            max_failures_per_user: positive(
+                "throttle.max_failures_per_user",
+                t.max_failures_per_user,
+            )?,
             max_failures_per_ip: positive("throttle.max_failures_per_ip", t.max_failures_per_ip)?,
             max_entries: positive("throttle.max_entries", t.max_entries)?,
         };
         if self.token.issuer.trim().is_empty() {
-            return Err(invalid("token.issuer", "must not be empty (use the service's public URL)"));
+            return Err(invalid(
+                "token.issuer",
+                "must not be empty (use the service's public URL)",
+            ));
         }
         let p = &self.password;
         let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, None).map_err(|e| {
@@ -388,7 +415,11 @@ impl Raw {
         Ok(Settings {
             server: ServerSettings {
                 bind,
-                workers: if self.server.workers == 0 { cores() } else { self.server.workers },
+                workers: if self.server.workers == 0 {
+                    cores()
+                } else {
+                    self.server.workers
+                },
                 trusted_proxies,
                 max_connections: positive("server.max_connections", self.server.max_connections)?,
                 request_head_timeout: duration(
@@ -397,8 +428,18 @@ impl Raw {
                     Duration::from_millis(100),
                     secs(300),
                 )?,
-                keep_alive: duration("server.keep_alive", &self.server.keep_alive, Duration::ZERO, secs(3600))?,
-                shutdown_timeout: duration("server.shutdown_timeout", &self.server.shutdown_timeout, Duration::ZERO, secs(3600))?,
+                keep_alive: duration(
+                    "server.keep_alive",
+                    &self.server.keep_alive,
+                    Duration::ZERO,
+                    secs(3600),
+                )?,
+                shutdown_timeout: duration(
+                    "server.shutdown_timeout",
+                    &self.server.shutdown_timeout,
+                    Duration::ZERO,
+                    secs(3600),
+                )?,
             },
             token: TokenSettings {
                 issuer: self.token.issuer.trim().to_owned(),
@@ -411,14 +452,30 @@ impl Raw {
                     .collect(),
                 algorithm,
                 ttl,
-                service_ttl: duration("token.service_ttl", &self.token.service_ttl, secs(1), MAX_TTL)?,
+                service_ttl: duration(
+                    "token.service_ttl",
+                    &self.token.service_ttl,
+                    secs(1),
+                    MAX_TTL,
+                )?,
             },
             keys: KeySettings {
                 signing_key_file: non_empty_path(&self.keys.signing_key_file),
-                verify_only_files: self.keys.verify_only_files.iter().filter_map(|f| non_empty_path(f)).collect(),
+                verify_only_files: self
+                    .keys
+                    .verify_only_files
+                    .iter()
+                    .filter_map(|f| non_empty_path(f))
+                    .collect(),
             },
-            users: UserSettings { file: non_empty_path(&self.users.file) },
-            password: PasswordSettings { params, workers, queue },
+            users: UserSettings {
+                file: non_empty_path(&self.users.file),
+            },
+            password: PasswordSettings {
+                params,
+                workers,
+                queue,
+            },
             throttle,
             login: LoginSettings {
                 require_organisation: self.login.require_organisation,
@@ -428,7 +485,12 @@ impl Raw {
             log_format: match self.log.format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                other => return Err(invalid("log.format", format!("{other:?} is not one of text, json"))),
+                other => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("{other:?} is not one of text, json"),
+                    ))
+                }
             },
         })
     }

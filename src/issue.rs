@@ -73,17 +73,28 @@ impl Issuer {
 
     /// Token lifetime in seconds for `user` (`expires_in` of the answer).
     pub fn ttl_secs(&self, user: &User) -> u64 {
-        if user.service { self.service_ttl.as_secs() } else { self.ttl.as_secs() }
+        if user.service {
+            self.service_ttl.as_secs()
+        } else {
+            self.ttl.as_secs()
+        }
     }
 
     /// The claims a token for `user` carries, issued at `now` (Unix seconds).
     pub fn claims_for(&self, user: &User, scope: &Scope, now: i64) -> Claims {
         let mut extra = user.claims.clone();
         extra.retain(|k, _| !crate::claims::RESERVED_CLAIMS.contains(&k.as_str()));
-        let permissions: BTreeSet<&String> =
-            user.roles.iter().filter_map(|r| self.permissions.get(r)).flatten().collect();
+        let permissions: BTreeSet<&String> = user
+            .roles
+            .iter()
+            .filter_map(|r| self.permissions.get(r))
+            .flatten()
+            .collect();
         if !permissions.is_empty() {
-            extra.insert("permissions".into(), Value::from(permissions.into_iter().cloned().collect::<Vec<_>>()));
+            extra.insert(
+                "permissions".into(),
+                Value::from(permissions.into_iter().cloned().collect::<Vec<_>>()),
+            );
         }
         if let Some(org) = &scope.organisation {
             extra.insert("org".into(), Value::from(org.clone()));
@@ -114,7 +125,11 @@ impl Issuer {
     pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
         let mut header = Header::new(self.key.algorithm.jwt());
         header.kid = Some(self.key.kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, self.key.encoding_key())?)
+        Ok(jsonwebtoken::encode(
+            &header,
+            claims,
+            self.key.encoding_key(),
+        )?)
     }
 
     /// Claims and signature for `user`, now.
@@ -122,4 +137,3 @@ impl Issuer {
         self.sign(&self.claims_for(user, scope, chrono::Utc::now().timestamp()))
     }
 }
-

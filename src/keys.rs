@@ -9,7 +9,9 @@ use std::path::Path;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{
@@ -83,32 +85,45 @@ fn expected(alg: SigningAlgorithm) -> String {
         SigningAlgorithm::RS256 => "a PEM RSA private key (PKCS#8 or PKCS#1, at least 2048 bits)",
         SigningAlgorithm::HS256 => "a secret of at least 32 bytes",
     };
-    format!("{what} (token.algorithm = {}); `watchword keygen` makes one", alg.as_str())
+    format!(
+        "{what} (token.algorithm = {}); `watchword keygen` makes one",
+        alg.as_str()
+    )
 }
 
 impl SigningKey {
     /// Load the key for `alg` from `path`.
     pub fn from_file(path: &Path, alg: SigningAlgorithm) -> Result<SigningKey, KeyError> {
         let shown = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
-        SigningKey::from_bytes(&bytes, alg)
-            .ok_or_else(|| KeyError::Wrong { path: shown, expected: expected(alg) })
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        SigningKey::from_bytes(&bytes, alg).ok_or_else(|| KeyError::Wrong {
+            path: shown,
+            expected: expected(alg),
+        })
     }
 
     /// Load a private key of any asymmetric algorithm (for verify-only keys, which may be of
     /// another algorithm than the active one during a migration).
     pub fn from_file_any(path: &Path) -> Result<SigningKey, KeyError> {
         let shown = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
-        [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256]
-            .into_iter()
-            .find_map(|alg| SigningKey::from_bytes(&bytes, alg))
-            .ok_or_else(|| KeyError::Wrong {
-                path: shown,
-                expected: "a PKCS#8 PEM private key (Ed25519, P-256 or RSA)".into(),
-            })
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        [
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::RS256,
+        ]
+        .into_iter()
+        .find_map(|alg| SigningKey::from_bytes(&bytes, alg))
+        .ok_or_else(|| KeyError::Wrong {
+            path: shown,
+            expected: "a PKCS#8 PEM private key (Ed25519, P-256 or RSA)".into(),
+        })
     }
 
     /// Parse PEM bytes (or secret bytes for HS256); `None` when they are not a usable key.
@@ -122,7 +137,11 @@ impl SigningKey {
                 if secret.len() < MIN_SECRET_BYTES {
                     return None;
                 }
-                (EncodingKey::from_secret(secret), None, Some(secret.to_vec()))
+                (
+                    EncodingKey::from_secret(secret),
+                    None,
+                    Some(secret.to_vec()),
+                )
             }
             SigningAlgorithm::EdDSA => {
                 let key = EncodingKey::from_ed_pem(bytes).ok()?;
@@ -173,7 +192,13 @@ impl SigningKey {
             });
             jwk
         });
-        Some(SigningKey { algorithm: alg, kid, encoding, public, secret })
+        Some(SigningKey {
+            algorithm: alg,
+            kid,
+            encoding,
+            public,
+            secret,
+        })
     }
 
     /// A fresh Ed25519 key that lives only in this process.
@@ -199,7 +224,9 @@ impl SigningKey {
 
     /// The JWK Set to publish: the public key, or nothing for HS256.
     pub fn jwk_set(&self) -> JwkSet {
-        JwkSet { keys: self.public.iter().cloned().collect() }
+        JwkSet {
+            keys: self.public.iter().cloned().collect(),
+        }
     }
 }
 
@@ -208,13 +235,16 @@ impl SigningKey {
 pub fn generate_pem(alg: SigningAlgorithm) -> Result<String, KeyError> {
     let rng = SystemRandom::new();
     let der: Vec<u8> = match alg {
-        SigningAlgorithm::EdDSA => {
-            Ed25519KeyPair::generate_pkcs8v1(&rng).map_err(|_| KeyError::Generate)?.as_ref().to_vec()
-        }
-        SigningAlgorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        SigningAlgorithm::EdDSA => Ed25519KeyPair::generate_pkcs8v1(&rng)
             .map_err(|_| KeyError::Generate)?
             .as_ref()
             .to_vec(),
+        SigningAlgorithm::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec()
+        }
         SigningAlgorithm::RS256 => {
             let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                 .map_err(|_| KeyError::Generate)?;
@@ -234,7 +264,10 @@ pub fn generate_pem(alg: SigningAlgorithm) -> Result<String, KeyError> {
 /// Write a new key to `out` with mode 0600, refusing to overwrite an existing file.
 pub fn write_new_key(out: &Path, alg: SigningAlgorithm) -> Result<(), KeyError> {
     let pem = generate_pem(alg)?;
-    let err = |source| KeyError::Write { path: out.display().to_string(), source };
+    let err = |source| KeyError::Write {
+        path: out.display().to_string(),
+        source,
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -263,9 +296,16 @@ mod tests {
             let key = SigningKey::from_bytes(pem.as_bytes(), alg).expect("own key loads");
             assert_eq!(key.kid.len(), 43, "SHA-256 thumbprint, base64url");
             assert_eq!(key.public_jwk().is_some(), alg != SigningAlgorithm::HS256);
-            for other in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+            for other in [
+                SigningAlgorithm::EdDSA,
+                SigningAlgorithm::ES256,
+                SigningAlgorithm::RS256,
+            ] {
                 if other != alg && alg != SigningAlgorithm::HS256 {
-                    assert!(SigningKey::from_bytes(pem.as_bytes(), other).is_none(), "{alg:?} as {other:?}");
+                    assert!(
+                        SigningKey::from_bytes(pem.as_bytes(), other).is_none(),
+                        "{alg:?} as {other:?}"
+                    );
                 }
             }
         }

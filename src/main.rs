@@ -87,7 +87,8 @@ fn main() -> ExitCode {
 
 /// env_logger with `RUST_LOG` (default info), as text or one JSON object per line.
 fn init_logging(format: LogFormat) {
-    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if format == LogFormat::Json {
         builder.format(|buf, record| {
             use std::io::Write;
@@ -107,7 +108,8 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
     let settings = Settings::load(config.as_deref()).map_err(|e| e.to_string())?;
     init_logging(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build_with_config(&settings, config.as_deref()).map_err(|e| e.to_string())?;
+        let app = Application::build_with_config(&settings, config.as_deref())
+            .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }
@@ -118,8 +120,12 @@ fn hash_password(config: Option<PathBuf>) -> Result<(), String> {
         rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?
     } else {
         let mut input = String::new();
-        std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
-        let trimmed = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s));
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        let trimmed = input
+            .strip_suffix('\n')
+            .map(|s| s.strip_suffix('\r').unwrap_or(s));
         trimmed.unwrap_or(&input).to_owned()
     };
     if password.is_empty() {
@@ -149,11 +155,16 @@ fn keygen(alg: &str, out: &std::path::Path) -> Result<(), String> {
 
 fn verify(args: VerifyArgs) -> Result<(), String> {
     use watchword::verify::{Validation, Verifier};
-    let validation =
-        Validation { issuer: args.issuer.clone(), audience: args.audience.clone(), ..Validation::default() };
+    let validation = Validation {
+        issuer: args.issuer.clone(),
+        audience: args.audience.clone(),
+        ..Validation::default()
+    };
     let token = if args.token == "-" {
         let mut t = String::new();
-        std::io::stdin().read_to_string(&mut t).map_err(|e| format!("reading stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut t)
+            .map_err(|e| format!("reading stdin: {e}"))?;
         t.trim().to_owned()
     } else {
         args.token.clone()
@@ -161,7 +172,10 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let verifier = if let Some(jwks) = &args.jwks {
         if jwks.starts_with("http://") || jwks.starts_with("https://") {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
             rt.block_on(Verifier::from_url(jwks, validation, Default::default()))
         } else {
             Verifier::from_jwks_file(jwks, validation)
@@ -178,8 +192,13 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         return Err("one of --jwks, --key or --secret-file is required".into());
     }
     .map_err(|e| format!("keys: {e}"))?;
-    let claims = verifier.verify(&token).map_err(|e| format!("token rejected ({}): {e}", e.reason()))?;
-    println!("{}", serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?);
+    let claims = verifier
+        .verify(&token)
+        .map_err(|e| format!("token rejected ({}): {e}", e.reason()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
@@ -199,16 +218,29 @@ fn healthcheck(config: Option<PathBuf>) -> Result<(), String> {
         addr = SocketAddr::new(local, addr.port());
     }
     let timeout = Duration::from_secs(2);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("{addr}: {e}"))?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).map_err(|e| format!("{addr}: {e}"))?;
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| format!("{addr}: {e}"))?;
     if head.starts_with(b"HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(format!("{addr}: /healthz answered {:?}", String::from_utf8_lossy(&head)))
+        Err(format!(
+            "{addr}: /healthz answered {:?}",
+            String::from_utf8_lossy(&head)
+        ))
     }
 }

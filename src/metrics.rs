@@ -1,6 +1,8 @@
 //! Prometheus metrics: what an operator needs to see attacks, overload and key problems.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The service's metrics, registered in a registry of its own (no global state, so tests can
 /// run several services in one process).
@@ -33,18 +35,29 @@ impl Metrics {
         // Buckets around the argon2 cost: a login is ~20 ms of hashing plus queueing.
         let login_seconds = Histogram::with_opts(
             HistogramOpts::new("watchword_login_duration_seconds", "Time to answer /login.")
-                .buckets(vec![0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5]),
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5,
+                ]),
         )
         .expect("valid metric");
         let verifications = IntCounterVec::new(
-            Opts::new("watchword_verifications_total", "Token checks on /verify by outcome."),
+            Opts::new(
+                "watchword_verifications_total",
+                "Token checks on /verify by outcome.",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
-        let queue_depth = IntGauge::new("watchword_argon2_queue_depth", "Logins waiting for a hashing thread.")
-            .expect("valid metric");
-        let in_flight = IntGauge::new("watchword_argon2_in_flight", "Logins queued or being hashed.")
-            .expect("valid metric");
+        let queue_depth = IntGauge::new(
+            "watchword_argon2_queue_depth",
+            "Logins waiting for a hashing thread.",
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "watchword_argon2_in_flight",
+            "Logins queued or being hashed.",
+        )
+        .expect("valid metric");
         let keys = IntGauge::new("watchword_keys", "Keys /verify accepts.").expect("valid metric");
         for c in [
             Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
@@ -56,7 +69,15 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, logins, login_seconds, verifications, queue_depth, in_flight, keys }
+        Metrics {
+            registry,
+            logins,
+            login_seconds,
+            verifications,
+            queue_depth,
+            in_flight,
+            keys,
+        }
     }
 
     /// The text exposition format.

@@ -26,10 +26,15 @@ pub fn normalize(password: &str) -> String {
 }
 
 /// Hash a password (NFC-normalised) as an argon2id PHC string with a random salt.
-pub fn hash_password(password: &str, params: &Params) -> Result<String, argon2::password_hash::Error> {
+pub fn hash_password(
+    password: &str,
+    params: &Params,
+) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    Ok(argon.hash_password(normalize(password).as_bytes(), &salt)?.to_string())
+    Ok(argon
+        .hash_password(normalize(password).as_bytes(), &salt)?
+        .to_string())
 }
 
 /// A stored argon2 hash, parsed once when the users file is loaded so that a login does no
@@ -46,7 +51,9 @@ pub struct StoredHash {
 impl std::fmt::Debug for StoredHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the hash or salt: they are offline-crackable material.
-        f.debug_struct("StoredHash").field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("StoredHash")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,13 +83,27 @@ impl StoredHash {
             return Err(HashError::TooExpensive(params.m_cost()));
         }
         if !params.keyid().is_empty() || !params.data().is_empty() {
-            return Err(HashError::Invalid("keyid and data parameters are not supported".into()));
+            return Err(HashError::Invalid(
+                "keyid and data parameters are not supported".into(),
+            ));
         }
-        let salt = parsed.salt.ok_or_else(|| HashError::Invalid("no salt".into()))?;
+        let salt = parsed
+            .salt
+            .ok_or_else(|| HashError::Invalid("no salt".into()))?;
         let mut buf = [0u8; 64];
         let salt = salt.decode_b64(&mut buf).map_err(|e| bad(&e))?.to_vec();
-        let hash = parsed.hash.ok_or_else(|| HashError::Invalid("no hash".into()))?.as_bytes().to_vec();
-        Ok(StoredHash { algorithm, version, params, salt, hash })
+        let hash = parsed
+            .hash
+            .ok_or_else(|| HashError::Invalid("no hash".into()))?
+            .as_bytes()
+            .to_vec();
+        Ok(StoredHash {
+            algorithm,
+            version,
+            params,
+            salt,
+            hash,
+        })
     }
 
     /// A hash of a random password with `params`, for unknown and disabled users: checking
@@ -108,7 +129,9 @@ impl StoredHash {
             memory.resize(blocks, Block::default());
         }
         let mut out = [0u8; 64];
-        let Some(out) = out.get_mut(..self.hash.len()) else { return false };
+        let Some(out) = out.get_mut(..self.hash.len()) else {
+            return false;
+        };
         let argon = Argon2::new(self.algorithm, self.version, self.params.clone());
         if argon
             .hash_password_into_with_memory(password, &self.salt, out, &mut memory[..blocks])
@@ -160,13 +183,23 @@ impl HashPool {
                 .name(format!("argon2-{i}"))
                 .spawn(move || worker(&rx, &queued, &done))?;
         }
-        Ok(HashPool { tx, queued, sent: Arc::new(AtomicU64::new(0)), done, workers: workers.max(1) })
+        Ok(HashPool {
+            tx,
+            queued,
+            sent: Arc::new(AtomicU64::new(0)),
+            done,
+            workers: workers.max(1),
+        })
     }
 
     /// Verify `password` (NFC-normalised here) against `hash` on a hashing thread.
     pub async fn verify(&self, password: &str, hash: Arc<StoredHash>) -> Result<bool, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job { password: normalize(password), hash, reply };
+        let job = Job {
+            password: normalize(password),
+            hash,
+            reply,
+        };
         // Counted before sending so a fast worker can never finish a job not yet counted.
         self.queued.fetch_add(1, Ordering::Relaxed);
         self.sent.fetch_add(1, Ordering::Relaxed);
@@ -296,7 +329,12 @@ mod tests {
 
     #[test]
     fn malformed_hashes_are_refused() {
-        for bad in ["", "plain", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA", "$bcrypt$xyz"] {
+        for bad in [
+            "",
+            "plain",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA",
+            "$bcrypt$xyz",
+        ] {
             assert!(StoredHash::parse(bad).is_err(), "{bad}");
         }
     }
@@ -304,7 +342,9 @@ mod tests {
     #[tokio::test]
     async fn full_queue_sheds() {
         let pool = HashPool::start(1, 1).unwrap();
-        let slow = Arc::new(StoredHash::dummy(&Params::new(64 * 1024, 3, 1, None).unwrap()));
+        let slow = Arc::new(StoredHash::dummy(
+            &Params::new(64 * 1024, 3, 1, None).unwrap(),
+        ));
         let mut pending = Vec::new();
         for _ in 0..4 {
             let (p, h) = (pool.clone(), Arc::clone(&slow));

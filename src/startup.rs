@@ -81,7 +81,11 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
             }
             .into());
         }
-        if published.keys.iter().all(|k| k.common.key_id.as_deref() != Some(other.kid.as_str())) {
+        if published
+            .keys
+            .iter()
+            .all(|k| k.common.key_id.as_deref() != Some(other.kid.as_str()))
+        {
             published.keys.extend(other.jwk_set().keys);
         }
     }
@@ -105,7 +109,8 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
         None => Verifier::from_jwk_set(&published, validation),
     }
     .map_err(|e| StartError::Verifier(e.to_string()))?;
-    let jwks = serde_json::to_string(&published).map_err(|e| StartError::Verifier(e.to_string()))?;
+    let jwks =
+        serde_json::to_string(&published).map_err(|e| StartError::Verifier(e.to_string()))?;
     let discovery = http::keys::discovery_document(&settings.token.issuer, alg.as_str());
     log::info!(
         "{} users; signing with {} key {}; {} keys published",
@@ -128,7 +133,11 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
     let loaded = load(settings)?;
     let pool = HashPool::start(settings.password.workers, settings.password.queue)?;
     let dummy = Arc::new(StoredHash::dummy(&settings.password.params));
-    log::info!("{} hashing threads, queue {}", pool.workers(), settings.password.queue);
+    log::info!(
+        "{} hashing threads, queue {}",
+        pool.workers(),
+        settings.password.queue
+    );
     Ok(AppState::new(
         loaded,
         dummy,
@@ -143,7 +152,10 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
 /// them in; on any error keep serving with what is loaded and log why. Settings that shape
 /// the running server (bind address, workers, hashing pool, throttle) need a restart.
 pub fn reload(state: &AppState, config: Option<&Path>) {
-    match Settings::load(config).map_err(StartError::from).and_then(|s| load(&s)) {
+    match Settings::load(config)
+        .map_err(StartError::from)
+        .and_then(|s| load(&s))
+    {
         Ok(loaded) => {
             state.replace(loaded);
             log::info!("reload: users and keys replaced");
@@ -155,7 +167,10 @@ pub fn reload(state: &AppState, config: Option<&Path>) {
 impl Application {
     /// Load everything, then bind `server.bind` (port 0 picks a free port). `config` is the
     /// file the settings came from, read again on SIGHUP.
-    pub fn build_with_config(settings: &Settings, config: Option<&Path>) -> Result<Application, StartError> {
+    pub fn build_with_config(
+        settings: &Settings,
+        config: Option<&Path>,
+    ) -> Result<Application, StartError> {
         let mut app = Application::build(settings)?;
         app.config = config.map(Path::to_path_buf);
         Ok(app)
@@ -165,11 +180,15 @@ impl Application {
     pub fn build(settings: &Settings) -> Result<Application, StartError> {
         let state = web::Data::new(build_state(settings)?);
         let bind = settings.server.bind;
-        let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind { addr: bind, source })?;
+        let listener =
+            TcpListener::bind(bind).map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr()?;
         let shared = state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(shared.clone()).wrap(http::default_headers()).configure(http::routes)
+            App::new()
+                .app_data(shared.clone())
+                .wrap(http::default_headers())
+                .configure(http::routes)
         })
         .workers(settings.server.workers)
         .max_connections(settings.server.max_connections)
@@ -179,7 +198,12 @@ impl Application {
         .listen(listener)?
         .run();
         log::info!("listening on http://{addr}");
-        Ok(Application { addr, server, state, config: None })
+        Ok(Application {
+            addr,
+            server,
+            state,
+            config: None,
+        })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -211,7 +235,8 @@ impl Application {
                     log::info!("SIGHUP: reloading users and keys");
                     let (state, config) = (state.clone(), config.clone());
                     // File reads and key parsing are blocking work: off the async worker.
-                    let _ = tokio::task::spawn_blocking(move || reload(&state, config.as_deref())).await;
+                    let _ = tokio::task::spawn_blocking(move || reload(&state, config.as_deref()))
+                        .await;
                 }
             });
         }

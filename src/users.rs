@@ -146,20 +146,25 @@ impl Users {
     /// Read and check a users file.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| UsersError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| UsersError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         Users::parse(&text, &shown)
     }
 
     /// The built-in demo users.
     pub fn demo() -> Users {
-        Users::parse(DEMO_USERS_TOML, "(built-in demo users)").expect("shipped demo users file is valid")
+        Users::parse(DEMO_USERS_TOML, "(built-in demo users)")
+            .expect("shipped demo users file is valid")
     }
 
     /// Check users given as TOML text; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Users, UsersError> {
-        let raw: RawFile = toml::from_str(text)
-            .map_err(|e| UsersError::Syntax { path: origin.to_owned(), message: e.to_string() })?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| UsersError::Syntax {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
         let mut by_name = HashMap::with_capacity(raw.users.len());
         for u in raw.users {
             let user = account(u, false, origin)?;
@@ -207,14 +212,23 @@ impl Users {
 
 /// One checked account from its file entry.
 fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> {
-    let (what, hash_key) = if service { ("identifier", "pass_code_hash") } else { ("name", "password_hash") };
+    let (what, hash_key) = if service {
+        ("identifier", "pass_code_hash")
+    } else {
+        ("name", "password_hash")
+    };
     let fail = |message: String| UsersError::User {
         path: origin.to_owned(),
-        user: if service { format!("service account {}", u.name) } else { u.name.clone() },
+        user: if service {
+            format!("service account {}", u.name)
+        } else {
+            u.name.clone()
+        },
         message,
     };
     check_name(&u.name).map_err(|m| fail(m.replace("name", what)))?;
-    let hash = StoredHash::parse(&u.password_hash).map_err(|e| fail(format!("{hash_key} is {e}")))?;
+    let hash =
+        StoredHash::parse(&u.password_hash).map_err(|e| fail(format!("{hash_key} is {e}")))?;
     let claims = extra_claims(u.claims).map_err(fail)?;
     if let Some(id) = &u.id {
         uuid::Uuid::parse_str(id).map_err(|_| fail(format!("id {id:?} is not a UUID")))?;
@@ -232,7 +246,11 @@ fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> 
     })
 }
 
-fn insert_unique(map: &mut HashMap<String, User>, user: User, origin: &str) -> Result<(), UsersError> {
+fn insert_unique(
+    map: &mut HashMap<String, User>,
+    user: User,
+    origin: &str,
+) -> Result<(), UsersError> {
     if map.contains_key(&user.name) {
         return Err(UsersError::User {
             path: origin.to_owned(),

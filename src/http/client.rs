@@ -51,7 +51,9 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
             .filter_map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.trim().split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| v.trim().trim_matches('"').to_owned())
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| v.trim().trim_matches('"').to_owned())
                 })
             })
             .collect();
@@ -95,33 +97,57 @@ mod tests {
     #[test]
     fn untrusted_peer_headers_are_ignored() {
         let h = headers(&[("x-forwarded-for", "9.9.9.9")]);
-        assert_eq!(client_ip(ip("5.5.5.5"), &h, &nets(&["10.0.0.0/8"])), ip("5.5.5.5"));
+        assert_eq!(
+            client_ip(ip("5.5.5.5"), &h, &nets(&["10.0.0.0/8"])),
+            ip("5.5.5.5")
+        );
         assert_eq!(client_ip(ip("5.5.5.5"), &h, &[]), ip("5.5.5.5"));
     }
 
     #[test]
     fn rightmost_untrusted_hop_wins() {
         // The client claimed 1.1.1.1; the edge proxy saw 2.2.2.2; an inner proxy 10.0.0.5.
-        let h = headers(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2"), ("x-forwarded-for", "10.0.0.5")]);
-        assert_eq!(client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])), ip("2.2.2.2"));
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
+            ("x-forwarded-for", "10.0.0.5"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("2.2.2.2")
+        );
     }
 
     #[test]
     fn forwarded_header_is_read_when_there_is_no_xff() {
-        let h = headers(&[("forwarded", r#"for=1.1.1.1, for="[2001:db8::1]:443";proto=https"#)]);
-        assert_eq!(client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])), ip("2001:db8::1"));
+        let h = headers(&[(
+            "forwarded",
+            r#"for=1.1.1.1, for="[2001:db8::1]:443";proto=https"#,
+        )]);
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("2001:db8::1")
+        );
     }
 
     #[test]
     fn garbage_hop_stops_at_the_last_trusted_address() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1, unknown, 10.0.0.7")]);
-        assert_eq!(client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])), ip("10.0.0.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("10.0.0.7")
+        );
         let h = headers(&[("x-forwarded-for", "4.4.4.4:999")]);
-        assert_eq!(client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])), ip("4.4.4.4"));
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("4.4.4.4")
+        );
     }
 
     #[test]
     fn trusted_peer_without_headers_is_the_client() {
-        assert_eq!(client_ip(ip("10.0.0.9"), &HeaderMap::new(), &nets(&["10.0.0.0/8"])), ip("10.0.0.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &HeaderMap::new(), &nets(&["10.0.0.0/8"])),
+            ip("10.0.0.9")
+        );
     }
 }

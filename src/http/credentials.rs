@@ -71,7 +71,11 @@ fn present(headers: &HeaderMap, names: &[&str]) -> bool {
 }
 
 /// Check one optional header: absent is fine, otherwise the usual field rules.
-fn optional_header(headers: &HeaderMap, name: &'static str, max: usize) -> Result<Option<String>, ApiError> {
+fn optional_header(
+    headers: &HeaderMap,
+    name: &'static str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     if !headers.contains_key(name) {
         return Ok(None);
     }
@@ -92,17 +96,32 @@ fn body_field(value: Option<&String>, name: &'static str, max: usize) -> Result<
 
 /// Optional body field.
 fn optional_body(value: Option<&String>, name: &'static str) -> Result<Option<String>, ApiError> {
-    value.map(|_| body_field(value, name, MAX_NAME_BYTES)).transpose()
+    value
+        .map(|_| body_field(value, name, MAX_NAME_BYTES))
+        .transpose()
 }
 
 fn is_json(headers: &HeaderMap) -> Result<bool, ApiError> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE) else { return Ok(false) };
-    let essence = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(false);
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     Ok(essence == "application/json")
 }
 
 /// Read the credentials of a `/login` request whose body is `body`.
-pub fn extract(headers: &HeaderMap, body: &[u8], require_organisation: bool) -> Result<Credentials, ApiError> {
+pub fn extract(
+    headers: &HeaderMap,
+    body: &[u8],
+    require_organisation: bool,
+) -> Result<Credentials, ApiError> {
     let body: Option<Body> = if body.is_empty() && !is_json(headers)? {
         None
     } else if !is_json(headers)? {
@@ -117,9 +136,18 @@ pub fn extract(headers: &HeaderMap, body: &[u8], require_organisation: bool) -> 
     let header_user = present(headers, &["User-Name", "Password"]);
     let header_service = present(headers, &["Identifier", "Pass-Code"]);
     let (body_user, body_service) = body.as_ref().map_or((false, false), |b| {
-        (b.username.is_some() || b.password.is_some(), b.identifier.is_some() || b.pass_code.is_some())
+        (
+            b.username.is_some() || b.password.is_some(),
+            b.identifier.is_some() || b.pass_code.is_some(),
+        )
     });
-    let sources = [header_user, header_service, basic.is_some(), body_user, body_service];
+    let sources = [
+        header_user,
+        header_service,
+        basic.is_some(),
+        body_user,
+        body_service,
+    ];
     if sources.iter().filter(|s| **s).count() > 1 {
         return Err(ApiError::CredentialsTwice);
     }
@@ -140,7 +168,11 @@ pub fn extract(headers: &HeaderMap, body: &[u8], require_organisation: bool) -> 
         if require_organisation && organisation.is_none() {
             return Err(ApiError::MissingField("organisation"));
         }
-        return Ok(Credentials { secret, organisation, unit: optional_body(b.unit.as_ref(), "unit")? });
+        return Ok(Credentials {
+            secret,
+            organisation,
+            unit: optional_body(b.unit.as_ref(), "unit")?,
+        });
     }
 
     let field = |name: &'static str, max: usize| -> Result<String, ApiError> {
@@ -154,13 +186,20 @@ pub fn extract(headers: &HeaderMap, body: &[u8], require_organisation: bool) -> 
             pass_code: field("Pass-Code", MAX_PASSWORD_BYTES)?,
         }
     } else {
-        Secret::User { name: field("User-Name", MAX_NAME_BYTES)?, password: field("Password", MAX_PASSWORD_BYTES)? }
+        Secret::User {
+            name: field("User-Name", MAX_NAME_BYTES)?,
+            password: field("Password", MAX_PASSWORD_BYTES)?,
+        }
     };
     let organisation = optional_header(headers, "Organisation", MAX_NAME_BYTES)?;
     if require_organisation && organisation.is_none() {
         return Err(ApiError::MissingField("Organisation"));
     }
-    Ok(Credentials { secret, organisation, unit: optional_header(headers, "Unit", MAX_NAME_BYTES)? })
+    Ok(Credentials {
+        secret,
+        organisation,
+        unit: optional_header(headers, "Unit", MAX_NAME_BYTES)?,
+    })
 }
 
 /// `Basic base64(user ":" password)` (RFC 7617), UTF-8.
@@ -168,7 +207,10 @@ fn basic_credentials(encoded: &[u8]) -> Result<Secret, ApiError> {
     let encoded = encoded.trim_ascii();
     // base64 of 256 + 1 + 1024 bytes, rounded up: longer cannot be within the field limits.
     if encoded.len() > 4 * (MAX_NAME_BYTES + MAX_PASSWORD_BYTES + 1).div_ceil(3) {
-        return Err(ApiError::FieldTooLong("Authorization", 4 * (MAX_NAME_BYTES + MAX_PASSWORD_BYTES + 1).div_ceil(3)));
+        return Err(ApiError::FieldTooLong(
+            "Authorization",
+            4 * (MAX_NAME_BYTES + MAX_PASSWORD_BYTES + 1).div_ceil(3),
+        ));
     }
     let decoded = STANDARD.decode(encoded).map_err(|_| ApiError::BadBasic)?;
     let text = String::from_utf8(decoded).map_err(|_| ApiError::FieldNotUtf8("Authorization"))?;

@@ -132,13 +132,17 @@ impl ResponseError for ApiError {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             ApiError::InvalidToken(e) => {
-                let v = format!(r#"Bearer error="invalid_token", error_description="{}""#, e.reason());
+                let v = format!(
+                    r#"Bearer error="invalid_token", error_description="{}""#,
+                    e.reason()
+                );
                 if let Ok(v) = HeaderValue::from_str(&v) {
                     res.insert_header((header::WWW_AUTHENTICATE, v));
                 }
             }
             _ => {}
         }
-        res.content_type("application/json").body(Envelope::error(self.code(), self.to_string()).to_json())
+        res.content_type("application/json")
+            .body(Envelope::error(self.code(), self.to_string()).to_json())
     }
 }

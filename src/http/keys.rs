@@ -9,7 +9,10 @@ use super::AppState;
 /// refetch on an unknown `kid` anyway, and rotation waits longer than this (README).
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
         .content_type("application/jwk-set+json")
         .body(state.loaded().jwks.clone())
 }
@@ -18,7 +21,10 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 /// (PyJWT, jose, Envoy …) to find the keys from the issuer URL.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
         .content_type("application/json")
         .body(state.loaded().discovery.clone())
 }

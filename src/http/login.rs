@@ -96,9 +96,17 @@ async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, ApiE
     }
 }
 
-async fn attempt(req: &HttpRequest, payload: web::Payload, state: &AppState, client: IpAddr) -> Outcome {
-    let body = read_body(payload, state.login.max_body_bytes).await.map_err(|e| (None, e))?;
-    let creds = extract(req.headers(), &body, state.login.require_organisation).map_err(|e| (None, e))?;
+async fn attempt(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    client: IpAddr,
+) -> Outcome {
+    let body = read_body(payload, state.login.max_body_bytes)
+        .await
+        .map_err(|e| (None, e))?;
+    let creds =
+        extract(req.headers(), &body, state.login.require_organisation).map_err(|e| (None, e))?;
     let name = creds.name().to_owned();
     let fail = |e| (Some(name.clone()), e);
     let (service, secret) = match &creds.secret {
@@ -109,7 +117,11 @@ async fn attempt(req: &HttpRequest, payload: web::Payload, state: &AppState, cli
     // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
     // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
     // Service identifiers count in their own namespace, through the same throttle.
-    let throttle_key = if service { format!("service account {name}") } else { name.clone() };
+    let throttle_key = if service {
+        format!("service account {name}")
+    } else {
+        name.clone()
+    };
     let slot = state
         .throttle
         .begin_now(&throttle_key, client)
@@ -118,7 +130,11 @@ async fn attempt(req: &HttpRequest, payload: web::Payload, state: &AppState, cli
     // Unknown and disabled accounts are checked against the dummy hash: the same argon2 work
     // as a real check, so the answer time does not tell which names exist.
     let loaded = state.loaded();
-    let account = if service { loaded.users.service(&name) } else { loaded.users.get(&name) };
+    let account = if service {
+        loaded.users.service(&name)
+    } else {
+        loaded.users.get(&name)
+    };
     let account = account.filter(|u| !u.disabled);
     let hash = account.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
     let matched = state.pool.verify(secret, hash).await.map_err(|e| {
@@ -136,14 +152,23 @@ async fn attempt(req: &HttpRequest, payload: web::Payload, state: &AppState, cli
         }
     };
     slot.success();
-    let scope = Scope { organisation: creds.organisation.clone(), unit: creds.unit.clone() };
-    let token = loaded.issuer.issue(user, &scope).map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+    let scope = Scope {
+        organisation: creds.organisation.clone(),
+        unit: creds.unit.clone(),
+    };
+    let token = loaded
+        .issuer
+        .issue(user, &scope)
+        .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
     Ok((name, token, loaded.issuer.ttl_secs(user)))
 }
 
 /// A named organisation must be one of the account's; a named unit one of its units.
 fn in_scope(user: &crate::users::User, creds: &super::credentials::Credentials) -> bool {
-    let org_ok = creds.organisation.as_ref().is_none_or(|o| user.organisations.contains(o));
+    let org_ok = creds
+        .organisation
+        .as_ref()
+        .is_none_or(|o| user.organisations.contains(o));
     let unit_ok = creds.unit.as_ref().is_none_or(|u| user.units.contains(u));
     org_ok && unit_ok
 }

@@ -147,7 +147,10 @@ pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 /// `GET /openapi.yaml`.
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
         .content_type("application/yaml")
         .body(OPENAPI_YAML)
 }
@@ -158,7 +161,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.queue_depth.set(state.pool.queue_depth() as i64);
     m.in_flight.set(state.pool.in_flight() as i64);
     m.keys.set(state.loaded().verifier.key_count() as i64);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(m.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(m.render())
 }
 
 /// `GET /readyz`: keys and users are loaded, so logins and `/verify` can succeed. Everything is
@@ -166,7 +171,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// state that lost its keys.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.loaded().verifier.key_count() > 0 {
-        HttpResponse::Ok().content_type("application/json").body(r#"{"status":"ok","code":200}"#)
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ok","code":200}"#)
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("application/json")

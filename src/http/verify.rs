@@ -10,24 +10,39 @@ use crate::verify::VerifyError;
 
 /// Any method: proxies forward the original request's method. 200 with `X-Auth-User` and
 /// `X-Auth-Roles` for a valid `Authorization: Bearer|Token <t>`, 401 otherwise.
-pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let count = |outcome: &str| state.metrics.verifications.with_label_values(&[outcome]).inc();
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let count = |outcome: &str| {
+        state
+            .metrics
+            .verifications
+            .with_label_values(&[outcome])
+            .inc()
+    };
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         count("missing_token");
         return Err(ApiError::MissingToken);
     };
-    let claims = state.loaded().verifier.verify_authorization(value.as_bytes()).map_err(|e| {
-        count(e.reason());
-        log::info!(
-            "verify outcome={} client={}",
-            e.reason(),
-            req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "-".into())
-        );
-        match e {
-            VerifyError::MissingToken => ApiError::MissingToken,
-            e => ApiError::InvalidToken(e),
-        }
-    })?;
+    let claims = state
+        .loaded()
+        .verifier
+        .verify_authorization(value.as_bytes())
+        .map_err(|e| {
+            count(e.reason());
+            log::info!(
+                "verify outcome={} client={}",
+                e.reason(),
+                req.peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+            match e {
+                VerifyError::MissingToken => ApiError::MissingToken,
+                e => ApiError::InvalidToken(e),
+            }
+        })?;
     count("ok");
     let mut res = HttpResponse::Ok();
     // Names and roles are UTF-8 from our own users file; a value a header cannot carry is
@@ -38,6 +53,13 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     if let Ok(v) = HeaderValue::from_str(&claims.roles.join(",")) {
         res.insert_header(("X-Auth-Roles", v));
     }
-    let body = Envelope { status: Status::Ok, code: 200, token: None, token_type: None, expires_in: None, message: None };
+    let body = Envelope {
+        status: Status::Ok,
+        code: 200,
+        token: None,
+        token_type: None,
+        expires_in: None,
+        message: None,
+    };
     Ok(res.content_type("application/json").body(body.to_json()))
 }

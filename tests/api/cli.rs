@@ -27,9 +27,18 @@ fn hash_with_cli(password: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -42,8 +51,18 @@ async fn hash_password_output_logs_in() {
         ..Spec::default()
     })
     .await;
-    assert_eq!(app.login(&Method::Post, "cli", "s3cret pässword").await.status(), 200);
-    assert_eq!(app.login(&Method::Post, "cli", "s3cret password").await.status(), 401);
+    assert_eq!(
+        app.login(&Method::Post, "cli", "s3cret pässword")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.login(&Method::Post, "cli", "s3cret password")
+            .await
+            .status(),
+        401
+    );
 }
 
 #[test]
@@ -66,16 +85,30 @@ async fn keygen_output_is_accepted_as_the_signing_key() {
     let dir = tempfile::tempdir().unwrap();
     for alg in ["EdDSA", "ES256", "RS256"] {
         let key = dir.path().join(format!("{alg}.pem"));
-        let status = Command::new(BIN).args(["keygen", "--alg", alg, "--out"]).arg(&key).status().unwrap();
+        let status = Command::new(BIN)
+            .args(["keygen", "--alg", alg, "--out"])
+            .arg(&key)
+            .status()
+            .unwrap();
         assert!(status.success());
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // Never overwrites.
-        let again = Command::new(BIN).args(["keygen", "--alg", alg, "--out"]).arg(&key).output().unwrap();
+        let again = Command::new(BIN)
+            .args(["keygen", "--alg", alg, "--out"])
+            .arg(&key)
+            .output()
+            .unwrap();
         assert!(!again.status.success());
 
         let app = spawn_with(Spec {
-            config: format!("[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\n", key.display()),
+            config: format!(
+                "[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\n",
+                key.display()
+            ),
             ..Spec::default()
         })
         .await;
@@ -93,7 +126,11 @@ async fn keygen_output_is_accepted_as_the_signing_key() {
 
 /// Run `serve` with a broken setting: it must exit non-zero, name the key, and never listen.
 fn assert_refuses(env: &[(&str, &str)], needle: &str) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = Command::new(BIN);
     cheap_env(&mut cmd).env("WATCHWORD__SERVER__BIND", format!("127.0.0.1:{port}"));
     for (k, v) in env {
@@ -116,20 +153,46 @@ fn broken_config_stops_the_start_naming_the_key() {
     assert_refuses(&[("WATCHWORD__TOKEN__TTL", "forever")], "token.ttl");
     assert_refuses(&[("WATCHWORD__SERVER__BIND", "nowhere")], "server.bind");
     assert_refuses(&[("WATCHWORD__PASSWORD__M_COST", "1")], "password.m_cost");
-    assert_refuses(&[("WATCHWORD__PASSWORD__M_COST", "lots")], "password.m_cost");
-    assert_refuses(&[("WATCHWORD__KEYS__SIGNING_KEY_FILE", "/nonexistent/key.pem")], "keys.signing_key_file");
-    assert_refuses(&[("WATCHWORD__USERS__FILE", "/nonexistent/users.toml")], "users.file");
+    assert_refuses(
+        &[("WATCHWORD__PASSWORD__M_COST", "lots")],
+        "password.m_cost",
+    );
+    assert_refuses(
+        &[("WATCHWORD__KEYS__SIGNING_KEY_FILE", "/nonexistent/key.pem")],
+        "keys.signing_key_file",
+    );
+    assert_refuses(
+        &[("WATCHWORD__USERS__FILE", "/nonexistent/users.toml")],
+        "users.file",
+    );
     assert_refuses(&[("WATCHWORD__TOKEN__TLL", "30m")], "tll");
-    assert_refuses(&[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")], "--config");
+    assert_refuses(
+        &[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")],
+        "--config",
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
-    std::fs::write(&users, "[[users]]\nname = \"mallory\"\npassword_hash = \"plaintext\"\n").unwrap();
-    assert_refuses(&[("WATCHWORD__USERS__FILE", users.to_str().unwrap())], "\"mallory\"");
-    let key = dir.path().join("ed.pem");
-    std::fs::write(&key, watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap()).unwrap();
+    std::fs::write(
+        &users,
+        "[[users]]\nname = \"mallory\"\npassword_hash = \"plaintext\"\n",
+    )
+    .unwrap();
     assert_refuses(
-        &[("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.to_str().unwrap()), ("WATCHWORD__TOKEN__ALGORITHM", "RS256")],
+        &[("WATCHWORD__USERS__FILE", users.to_str().unwrap())],
+        "\"mallory\"",
+    );
+    let key = dir.path().join("ed.pem");
+    std::fs::write(
+        &key,
+        watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_refuses(
+        &[
+            ("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.to_str().unwrap()),
+            ("WATCHWORD__TOKEN__ALGORITHM", "RS256"),
+        ],
         "keys.signing_key_file",
     );
 }
@@ -152,7 +215,12 @@ impl Running {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -161,7 +229,10 @@ impl Running {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     // Text or JSON lines: the address ends at a quote or whitespace.
-                    let addr: String = addr.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+                    let addr: String = addr
+                        .chars()
+                        .take_while(|c| *c != '"' && !c.is_whitespace())
+                        .collect();
                     let _ = tx.send(addr);
                 }
                 let mut l = sink.lock().unwrap();
@@ -169,10 +240,12 @@ impl Running {
                 l.push('\n');
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("server did not start: {}", log.lock().unwrap())
-        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("server did not start: {}", log.lock().unwrap())
+            });
         Running { child, base, log }
     }
 
@@ -193,7 +266,9 @@ async fn readme_run_command_defaults_serve_the_demo_user_with_a_warning() {
     // No config file, no key, no users file: the embedded defaults. Production argon2
     // parameters too, as the demo user's hash was made with them.
     let mut cmd = Command::new(BIN);
-    cmd.env_remove("WATCHWORD_CONFIG").env_remove("RUST_LOG").env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
+    cmd.env_remove("WATCHWORD_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
@@ -206,7 +281,10 @@ async fn readme_run_command_defaults_serve_the_demo_user_with_a_warning() {
             break addr.trim().to_owned();
         }
     };
-    assert!(seen.contains("WARN") && seen.contains("ephemeral"), "{seen}");
+    assert!(
+        seen.contains("WARN") && seen.contains("ephemeral"),
+        "{seen}"
+    );
     assert!(seen.contains("DEMO users"), "{seen}");
     let res = reqwest::Client::new()
         .post(format!("{base}/login"))
@@ -233,16 +311,40 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     ]);
     let client = reqwest::Client::new();
     let login = |user: &str, pw: &str| {
-        client.post(format!("{}/login", server.base)).header("User-Name", user).header("Password", pw).send()
+        client
+            .post(format!("{}/login", server.base))
+            .header("User-Name", user)
+            .header("Password", pw)
+            .send()
     };
-    let ok: serde_json::Value = login("user_test", PASSWORD).await.unwrap().json().await.unwrap();
+    let ok: serde_json::Value = login("user_test", PASSWORD)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = ok["token"].as_str().unwrap().to_owned();
-    assert_eq!(login("user_test", "Wrong-Secret-1").await.unwrap().status(), 401);
-    assert_eq!(login("nobody", "Wrong-Secret-2").await.unwrap().status(), 401);
-    assert_eq!(login("disabled_user", PASSWORD).await.unwrap().status(), 401);
+    assert_eq!(
+        login("user_test", "Wrong-Secret-1").await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        login("nobody", "Wrong-Secret-2").await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        login("disabled_user", PASSWORD).await.unwrap().status(),
+        401
+    );
     // Throttled: four more wrong guesses, then the right password is refused.
     for i in 0..4 {
-        assert_eq!(login("user_test", &format!("Wrong-Secret-3{i}")).await.unwrap().status(), 401);
+        assert_eq!(
+            login("user_test", &format!("Wrong-Secret-3{i}"))
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
     }
     assert_eq!(login("user_test", PASSWORD).await.unwrap().status(), 429);
     let oversized = format!("Oversized-Secret-{}", "z".repeat(1100));
@@ -250,31 +352,70 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     let raw = client
         .post(format!("{}/login", server.base))
         .header("User-Name", "spacey")
-        .header("Password", reqwest::header::HeaderValue::from_bytes(b"Latin1-Secret-\xe9").unwrap())
+        .header(
+            "Password",
+            reqwest::header::HeaderValue::from_bytes(b"Latin1-Secret-\xe9").unwrap(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(raw.status(), 400);
-    let verify = |auth: String| client.get(format!("{}/verify", server.base)).header("Authorization", auth).send();
-    assert_eq!(verify(format!("Bearer {token}")).await.unwrap().status(), 200);
-    assert_eq!(verify(format!("Bearer {token}x")).await.unwrap().status(), 401);
-    assert_eq!(verify(format!("Token {}", token.replace('.', "!"))).await.unwrap().status(), 401);
-    assert_eq!(verify(format!("Basic {token}")).await.unwrap().status(), 401);
+    let verify = |auth: String| {
+        client
+            .get(format!("{}/verify", server.base))
+            .header("Authorization", auth)
+            .send()
+    };
+    assert_eq!(
+        verify(format!("Bearer {token}")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        verify(format!("Bearer {token}x")).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        verify(format!("Token {}", token.replace('.', "!")))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        verify(format!("Basic {token}")).await.unwrap().status(),
+        401
+    );
     let log = server.stop();
 
     assert_eq!(log.matches("login outcome=ok").count(), 1, "{log}");
-    assert_eq!(log.matches("login outcome=bad_credentials").count(), 7, "{log}");
+    assert_eq!(
+        log.matches("login outcome=bad_credentials").count(),
+        7,
+        "{log}"
+    );
     assert_eq!(log.matches("login outcome=throttled").count(), 1, "{log}");
     assert_eq!(log.matches("login outcome=bad_request").count(), 2, "{log}");
-    assert_eq!(log.matches("verify outcome=").count(), 3, "every /verify failure once: {log}");
+    assert_eq!(
+        log.matches("verify outcome=").count(),
+        3,
+        "every /verify failure once: {log}"
+    );
     assert!(log.contains("user=\"nobody\""), "{log}");
     assert!(log.contains("client=127.0.0.1"), "{log}");
-    let mut secrets = vec![PASSWORD.to_owned(), "Wrong-Secret".into(), "Oversized-Secret".into(), "Latin1-Secret".into()];
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        "Wrong-Secret".into(),
+        "Oversized-Secret".into(),
+        "Latin1-Secret".into(),
+    ];
     secrets.push(token.clone());
     // Not even one part of a token (header, payload or signature).
     secrets.extend(token.split('.').map(str::to_owned));
     for secret in secrets {
-        assert!(!log.contains(&secret), "log contains a secret: {secret}\n{log}");
+        assert!(
+            !log.contains(&secret),
+            "log contains a secret: {secret}\n{log}"
+        );
     }
 }
 
@@ -284,21 +425,34 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
 async fn runs_like_the_image_from_an_empty_directory() {
     let mounted = tempfile::tempdir().unwrap();
     let key = mounted.path().join("key.pem");
-    std::fs::write(&key, watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap()).unwrap();
+    std::fs::write(
+        &key,
+        watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap(),
+    )
+    .unwrap();
     let users = mounted.path().join("users.toml");
     std::fs::write(&users, users_toml()).unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("0.0.0.0:{port}");
     let env = [
         ("WATCHWORD__SERVER__BIND", bind.clone()),
         ("WATCHWORD__TOKEN__ALGORITHM", "ES256".to_owned()),
-        ("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.display().to_string()),
+        (
+            "WATCHWORD__KEYS__SIGNING_KEY_FILE",
+            key.display().to_string(),
+        ),
         ("WATCHWORD__USERS__FILE", users.display().to_string()),
     ];
     let healthcheck = || {
         let mut cmd = Command::new(BIN);
-        cmd.current_dir(empty.path()).env_remove("WATCHWORD_CONFIG").arg("healthcheck");
+        cmd.current_dir(empty.path())
+            .env_remove("WATCHWORD_CONFIG")
+            .arg("healthcheck");
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -332,20 +486,33 @@ async fn runs_like_the_image_from_an_empty_directory() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(healthcheck(), Some(1), "down again");
-    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "writes nothing to its directory");
+    assert_eq!(
+        std::fs::read_dir(empty.path()).unwrap().count(),
+        0,
+        "writes nothing to its directory"
+    );
 }
 
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let server = Running::start(&[("WATCHWORD__LOG__FORMAT", "json".into())]);
     let client = reqwest::Client::new();
-    let res = client.post(format!("{}/login", server.base)).headers(creds("nobody", "x")).send().await.unwrap();
+    let res = client
+        .post(format!("{}/login", server.base))
+        .headers(creds("nobody", "x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let log = server.stop();
     let mut lines = 0;
     for line in log.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(), "{line}");
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(),
+            "{line}"
+        );
         lines += 1;
     }
     assert!(log.contains("login outcome=bad_credentials"), "{log}");
@@ -367,21 +534,40 @@ async fn sigterm_drains_in_flight_logins_then_exits_zero() {
     let hash = watchword::password::hash_password(PASSWORD, &params).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
-    std::fs::write(&users, format!("[[users]]\nname = \"slow\"\npassword_hash = \"{hash}\"\n")).unwrap();
+    std::fs::write(
+        &users,
+        format!("[[users]]\nname = \"slow\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
     let mut server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
     let base = server.base.clone();
     let login = tokio::spawn(async move {
         let started = Instant::now();
-        let res = reqwest::Client::new().post(format!("{base}/login")).headers(creds("slow", PASSWORD)).send().await;
+        let res = reqwest::Client::new()
+            .post(format!("{base}/login"))
+            .headers(creds("slow", PASSWORD))
+            .send()
+            .await;
         (res.map(|r| r.status().as_u16()), started.elapsed())
     });
     // Give the request time to reach the hashing thread, then ask the process to stop.
     tokio::time::sleep(Duration::from_millis(150)).await;
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let (status, took) = login.await.unwrap();
-    assert_eq!(status.expect("the in-flight login was answered"), 200, "after {took:?}");
-    assert!(took > Duration::from_millis(200), "the login ended before SIGTERM ({took:?}): make the hash slower");
+    assert_eq!(
+        status.expect("the in-flight login was answered"),
+        200,
+        "after {took:?}"
+    );
+    assert!(
+        took > Duration::from_millis(200),
+        "the login ended before SIGTERM ({took:?}): make the hash slower"
+    );
     let exit = server.child.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "{}", server.log.lock().unwrap());
 }

@@ -10,7 +10,12 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sibling_service_accepts_only_valid_tokens() {
     let exe = std::env::current_exe().unwrap();
-    let example = exe.parent().unwrap().parent().unwrap().join("examples/sibling_service");
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/sibling_service");
     assert!(
         example.exists(),
         "{} is missing: `cargo test --all-features` builds the examples before running tests",
@@ -57,7 +62,13 @@ async fn sibling_service_accepts_only_valid_tokens() {
     let res = get("/admin", Some(&plain)).await.unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], 403);
-    assert_eq!(get("/hello", Some(&format!("{plain}x"))).await.unwrap().status(), 401);
+    assert_eq!(
+        get("/hello", Some(&format!("{plain}x")))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     let _ = child.kill();
     let _ = child.wait();

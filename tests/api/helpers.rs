@@ -67,7 +67,11 @@ pub struct Spec {
 
 impl Default for Spec {
     fn default() -> Self {
-        Spec { config: String::new(), users: users_toml(), bind: "127.0.0.1:0".into() }
+        Spec {
+            config: String::new(),
+            users: users_toml(),
+            bind: "127.0.0.1:0".into(),
+        }
     }
 }
 
@@ -75,7 +79,11 @@ impl Spec {
     /// On a free port known in advance, with `token.issuer` set to the server's own URL, so
     /// the discovery document points at this server (what JWKS clients follow).
     pub fn self_issued() -> Spec {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         Spec {
             bind: format!("127.0.0.1:{port}"),
             config: format!("[token]\nissuer = \"http://127.0.0.1:{port}\"\n"),
@@ -154,7 +162,13 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
     let addr = app.addr();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    TestApp { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir, state }
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+        state,
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -193,14 +207,24 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 }
 
 pub fn creds(user: &str, password: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert("User-Name", HeaderValue::from_bytes(user.as_bytes()).unwrap());
-    h.insert("Password", HeaderValue::from_bytes(password.as_bytes()).unwrap());
+    h.insert(
+        "User-Name",
+        HeaderValue::from_bytes(user.as_bytes()).unwrap(),
+    );
+    h.insert(
+        "Password",
+        HeaderValue::from_bytes(password.as_bytes()).unwrap(),
+    );
     h
 }
 

@@ -23,7 +23,8 @@ fn slow_spec() -> Spec {
             hash(PASSWORD),
             hash("code")
         ),
-        config: "[password]\nm_cost = 8192\nt_cost = 2\np_cost = 1\n[throttle]\nenabled = false\n".into(),
+        config: "[password]\nm_cost = 8192\nt_cost = 2\np_cost = 1\n[throttle]\nenabled = false\n"
+            .into(),
         ..Spec::default()
     }
 }
@@ -54,9 +55,15 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
             .body(serde_json::json!({"username": user, "password": password}).to_string()),
         Style::Basic => {
             let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            app.client.post(url).header("Authorization", format!("Basic {b}"))
+            app.client
+                .post(url)
+                .header("Authorization", format!("Basic {b}"))
         }
-        Style::Service => app.client.post(url).header("Identifier", user).header("Pass-Code", password),
+        Style::Service => app
+            .client
+            .post(url)
+            .header("Identifier", user)
+            .header("Pass-Code", password),
     };
     let start = Instant::now();
     let res = req.send().await.unwrap();
@@ -73,7 +80,11 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
 async fn unknown_and_disabled_users_cost_the_same_as_a_wrong_password() {
     let app = spawn_with(slow_spec()).await;
     for style in [Style::Headers, Style::Json, Style::Basic, Style::Service] {
-        let known = if matches!(style, Style::Service) { "batch" } else { "user_test" };
+        let known = if matches!(style, Style::Service) {
+            "batch"
+        } else {
+            "user_test"
+        };
         let mut report = Vec::new();
         let mut passed = false;
         for _round in 0..3 {
@@ -98,7 +109,10 @@ async fn unknown_and_disabled_users_cost_the_same_as_a_wrong_password() {
                 break;
             }
         }
-        assert!(passed, "{style:?}: medians differ by more than 10 %: {report:#?}");
+        assert!(
+            passed,
+            "{style:?}: medians differ by more than 10 %: {report:#?}"
+        );
     }
 }
 
@@ -130,9 +144,17 @@ async fn limits_are_enforced_before_hashing() {
             assert_eq!(res.status(), 400);
         }
     }
-    assert_eq!(app.state.pool.verifications(), before, "a refused request cost argon2 work");
+    assert_eq!(
+        app.state.pool.verifications(),
+        before,
+        "a refused request cost argon2 work"
+    );
     app.login(&Method::Post, "user_test", "wrong").await;
-    assert_eq!(app.state.pool.verifications(), before + 1, "the counter counts");
+    assert_eq!(
+        app.state.pool.verifications(),
+        before + 1,
+        "the counter counts"
+    );
 }
 
 /// Headers far over actix's limits get an error answer, never a crash or a hang.
@@ -151,7 +173,13 @@ async fn huge_header_blocks_are_refused() {
         Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
         Err(e) => assert!(!e.is_timeout(), "{e}"), // the connection may be closed instead
     }
-    assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 200, "still serving");
+    assert_eq!(
+        app.login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        200,
+        "still serving"
+    );
 }
 
 /// Requests from many addresses through a trusted proxy (the test client is 127.0.0.1).
@@ -172,51 +200,108 @@ async fn login_from(app: &TestApp, ip: &str, user: &str, password: &str) -> reqw
 async fn sixth_wrong_guess_is_throttled_and_locks_out_the_right_password_too() {
     let app = spawn_with(via_proxy("[throttle]\nwindow = \"2s\"\n")).await;
     for _ in 0..5 {
-        assert_eq!(login_from(&app, "203.0.113.1", "user_test", "guess").await.status(), 401);
+        assert_eq!(
+            login_from(&app, "203.0.113.1", "user_test", "guess")
+                .await
+                .status(),
+            401
+        );
     }
     let res = login_from(&app, "203.0.113.1", "user_test", "guess").await;
     assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["code"], 429);
-    assert_eq!(body["message"], format!("Too many failed attempts. Try again in {retry} seconds."));
+    assert_eq!(
+        body["message"],
+        format!("Too many failed attempts. Try again in {retry} seconds.")
+    );
 
     // The right password is refused too, with the same answer and no argon2 work.
     let before = app.state.pool.verifications();
     let res = login_from(&app, "203.0.113.1", "user_test", PASSWORD).await;
     assert_eq!(res.status(), 429);
     // Case variants of the name share the counter.
-    assert_eq!(login_from(&app, "203.0.113.1", "USER_test", PASSWORD).await.status(), 429);
-    assert_eq!(app.state.pool.verifications(), before, "argon2 ran for a locked pair");
+    assert_eq!(
+        login_from(&app, "203.0.113.1", "USER_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        app.state.pool.verifications(),
+        before,
+        "argon2 ran for a locked pair"
+    );
 
     // Other accounts from that address, and the same account from another address, still work.
-    assert_eq!(login_from(&app, "203.0.113.1", "spacey", SPACED).await.status(), 200);
-    assert_eq!(login_from(&app, "198.51.100.7", "user_test", PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, "203.0.113.1", "spacey", SPACED)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.7", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
 
     // After the window, the pair logs in again.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(login_from(&app, "203.0.113.1", "user_test", PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, "203.0.113.1", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn unknown_names_are_counted_like_known_ones() {
     let app = spawn_with(via_proxy("")).await;
     for _ in 0..5 {
-        assert_eq!(login_from(&app, "203.0.113.2", "ghost", "x").await.status(), 401);
+        assert_eq!(
+            login_from(&app, "203.0.113.2", "ghost", "x").await.status(),
+            401
+        );
     }
-    assert_eq!(login_from(&app, "203.0.113.2", "ghost", "x").await.status(), 429);
+    assert_eq!(
+        login_from(&app, "203.0.113.2", "ghost", "x").await.status(),
+        429
+    );
 }
 
 #[tokio::test]
 async fn success_clears_the_pairs_failures() {
     let app = spawn_with(via_proxy("")).await;
     for _ in 0..4 {
-        assert_eq!(login_from(&app, "203.0.113.3", "user_test", "x").await.status(), 401);
+        assert_eq!(
+            login_from(&app, "203.0.113.3", "user_test", "x")
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(login_from(&app, "203.0.113.3", "user_test", PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, "203.0.113.3", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
     for _ in 0..4 {
-        assert_eq!(login_from(&app, "203.0.113.3", "user_test", "x").await.status(), 401);
+        assert_eq!(
+            login_from(&app, "203.0.113.3", "user_test", "x")
+                .await
+                .status(),
+            401
+        );
     }
 }
 
@@ -224,9 +309,19 @@ async fn success_clears_the_pairs_failures() {
 async fn per_address_limit_covers_password_spraying() {
     let app = spawn_with(via_proxy("[throttle]\nmax_failures_per_ip = 8\n")).await;
     for i in 0..8 {
-        assert_eq!(login_from(&app, "203.0.113.4", &format!("victim{i}"), "Summer2026!").await.status(), 401);
+        assert_eq!(
+            login_from(&app, "203.0.113.4", &format!("victim{i}"), "Summer2026!")
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(login_from(&app, "203.0.113.4", "user_test", PASSWORD).await.status(), 429);
+    assert_eq!(
+        login_from(&app, "203.0.113.4", "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
 }
 
 /// 50 wrong guesses at once on one account: the check and the count are one step, so no
@@ -239,7 +334,10 @@ async fn concurrent_guesses_cannot_slip_past_the_limit() {
     for i in 0..50 {
         let app = std::sync::Arc::clone(&app);
         tasks.push(tokio::spawn(async move {
-            login_from(&app, "203.0.113.5", "user_test", &format!("guess-{i}")).await.status().as_u16()
+            login_from(&app, "203.0.113.5", "user_test", &format!("guess-{i}"))
+                .await
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -248,7 +346,10 @@ async fn concurrent_guesses_cannot_slip_past_the_limit() {
     }
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
     let throttled = statuses.iter().filter(|s| **s == 429).count();
-    assert!(unauthorized <= 5, "{unauthorized} wrong guesses were checked: {statuses:?}");
+    assert!(
+        unauthorized <= 5,
+        "{unauthorized} wrong guesses were checked: {statuses:?}"
+    );
     assert_eq!(unauthorized + throttled, 50, "{statuses:?}");
 }
 
@@ -258,10 +359,19 @@ async fn random_name_spray_keeps_tables_bounded() {
     let app = spawn_with(via_proxy("[throttle]\nmax_entries = 64\n")).await;
     for i in 0..300u32 {
         let ip = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
-        let res = login_from(&app, &ip, &format!("spray-{i}-{}", i.wrapping_mul(2654435761)), "x").await;
+        let res = login_from(
+            &app,
+            &ip,
+            &format!("spray-{i}-{}", i.wrapping_mul(2654435761)),
+            "x",
+        )
+        .await;
         assert_eq!(res.status(), 401);
         let (pairs, ips) = app.state.throttle.len();
-        assert!(pairs <= 64 && ips <= 64, "{pairs} pairs, {ips} addresses after {i}");
+        assert!(
+            pairs <= 64 && ips <= 64,
+            "{pairs} pairs, {ips} addresses after {i}"
+        );
     }
 }
 
@@ -270,24 +380,48 @@ async fn forwarded_headers_from_untrusted_peers_are_ignored() {
     // No trusted proxies: X-Forwarded-For cannot buy an attacker fresh counters.
     let app = spawn_app().await;
     for i in 0..5 {
-        assert_eq!(login_from(&app, &format!("192.0.2.{i}"), "user_test", "x").await.status(), 401);
+        assert_eq!(
+            login_from(&app, &format!("192.0.2.{i}"), "user_test", "x")
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(login_from(&app, "192.0.2.99", "user_test", PASSWORD).await.status(), 429);
+    assert_eq!(
+        login_from(&app, "192.0.2.99", "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
 }
 
 #[tokio::test]
 async fn throttling_can_be_turned_off() {
-    let app = spawn_with(Spec { config: "[throttle]\nenabled = false\n".into(), ..Spec::default() }).await;
+    let app = spawn_with(Spec {
+        config: "[throttle]\nenabled = false\n".into(),
+        ..Spec::default()
+    })
+    .await;
     for _ in 0..8 {
-        assert_eq!(app.login(&Method::Post, "user_test", "x").await.status(), 401);
+        assert_eq!(
+            app.login(&Method::Post, "user_test", "x").await.status(),
+            401
+        );
     }
-    assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 200);
+    assert_eq!(
+        app.login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
 }
 
 fn metric(text: &str, name: &str) -> i64 {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .map_or(0, |l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as i64)
+        .map_or(0, |l| {
+            l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as i64
+        })
 }
 
 /// Operators see attacks and overload: the counters move with right, wrong, throttled, bad
@@ -298,30 +432,86 @@ async fn metrics_count_login_and_verify_outcomes() {
     let scrape = || async {
         let res = app.get("/metrics").await;
         assert_eq!(res.status(), 200);
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
         res.text().await.unwrap()
     };
     let before = scrape().await;
-    assert_eq!(metric(&before, r#"watchword_logins_total{outcome="ok"}"#), 0);
+    assert_eq!(
+        metric(&before, r#"watchword_logins_total{outcome="ok"}"#),
+        0
+    );
     assert_eq!(metric(&before, "watchword_keys"), 1);
 
     let token = app.token("user_test", PASSWORD).await;
     for _ in 0..5 {
         login_from(&app, "203.0.113.9", "user_test", "wrong").await;
     }
-    assert_eq!(login_from(&app, "203.0.113.9", "user_test", PASSWORD).await.status(), 429);
+    assert_eq!(
+        login_from(&app, "203.0.113.9", "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
     app.login(&Method::Get, "", "x").await;
-    let ok = app.client.get(format!("{}/verify", app.base)).bearer_auth(&token).send().await.unwrap();
+    let ok = app
+        .client
+        .get(format!("{}/verify", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    app.client.get(format!("{}/verify", app.base)).bearer_auth("a.b.c").send().await.unwrap();
+    app.client
+        .get(format!("{}/verify", app.base))
+        .bearer_auth("a.b.c")
+        .send()
+        .await
+        .unwrap();
 
     let after = scrape().await;
-    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="ok"}"#), 1, "{after}");
-    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="bad_credentials"}"#), 5, "{after}");
-    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="throttled"}"#), 1, "{after}");
-    assert_eq!(metric(&after, r#"watchword_logins_total{outcome="bad_request"}"#), 1, "{after}");
-    assert_eq!(metric(&after, "watchword_login_duration_seconds_count"), 8, "{after}");
-    assert_eq!(metric(&after, r#"watchword_verifications_total{outcome="ok"}"#), 1, "{after}");
-    assert_eq!(metric(&after, r#"watchword_verifications_total{outcome="malformed"}"#), 1, "{after}");
+    assert_eq!(
+        metric(&after, r#"watchword_logins_total{outcome="ok"}"#),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"watchword_logins_total{outcome="bad_credentials"}"#
+        ),
+        5,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, r#"watchword_logins_total{outcome="throttled"}"#),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, r#"watchword_logins_total{outcome="bad_request"}"#),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "watchword_login_duration_seconds_count"),
+        8,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, r#"watchword_verifications_total{outcome="ok"}"#),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"watchword_verifications_total{outcome="malformed"}"#
+        ),
+        1,
+        "{after}"
+    );
     assert_eq!(metric(&after, "watchword_argon2_queue_depth"), 0, "{after}");
 }

@@ -45,7 +45,10 @@ async fn missing_headers_get_code_402() {
         assert_eq!(res.headers()["cache-control"], "no-store");
         assert_eq!(
             status_body(res).await,
-            (400, envelope(402, "Required field User-Name is not specified."))
+            (
+                400,
+                envelope(402, "Required field User-Name is not specified.")
+            )
         );
 
         let mut only_user = HeaderMap::new();
@@ -53,13 +56,19 @@ async fn missing_headers_get_code_402() {
         let res = app.login_with(&m, only_user).await;
         assert_eq!(
             status_body(res).await,
-            (400, envelope(402, "Required field Password is not specified."))
+            (
+                400,
+                envelope(402, "Required field Password is not specified.")
+            )
         );
 
         let res = app.login_with(&m, HeaderMap::new()).await;
         assert_eq!(
             status_body(res).await,
-            (400, envelope(402, "Required field User-Name is not specified."))
+            (
+                400,
+                envelope(402, "Required field User-Name is not specified.")
+            )
         );
     }
 }
@@ -69,9 +78,15 @@ async fn empty_headers_get_code_402() {
     let app = spawn_app().await;
     for m in METHODS {
         let res = app.login(&m, "user_test", "").await;
-        assert_eq!(status_body(res).await, (400, envelope(402, "Required field Password is empty.")));
+        assert_eq!(
+            status_body(res).await,
+            (400, envelope(402, "Required field Password is empty."))
+        );
         let res = app.login(&m, "", PASSWORD).await;
-        assert_eq!(status_body(res).await, (400, envelope(402, "Required field User-Name is empty.")));
+        assert_eq!(
+            status_body(res).await,
+            (400, envelope(402, "Required field User-Name is empty."))
+        );
     }
 }
 
@@ -82,7 +97,10 @@ async fn unknown_user_wrong_password_and_disabled_user_are_indistinguishable() {
         let wrong = status_body(app.login(&m, "user_test", "password_tesT").await).await;
         let unknown = status_body(app.login(&m, "nobody", PASSWORD).await).await;
         let disabled = status_body(app.login(&m, "disabled_user", PASSWORD).await).await;
-        assert_eq!(wrong, (401, envelope(401, "Invalid user name or password.")));
+        assert_eq!(
+            wrong,
+            (401, envelope(401, "Invalid user name or password."))
+        );
         assert_eq!(unknown, wrong);
         assert_eq!(disabled, wrong);
     }
@@ -95,29 +113,62 @@ async fn repeated_oversized_and_non_utf8_headers_get_400_naming_the_field() {
         let mut twice = creds("user_test", PASSWORD);
         twice.append("User-Name", HeaderValue::from_static("someone_else"));
         let res = app.login_with(&m, twice).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field User-Name is given more than once.")));
+        assert_eq!(
+            status_body(res).await,
+            (
+                400,
+                envelope(400, "Field User-Name is given more than once.")
+            )
+        );
 
         let mut twice = creds("user_test", PASSWORD);
         twice.append("Password", HeaderValue::from_static(PASSWORD));
         let res = app.login_with(&m, twice).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field Password is given more than once.")));
+        assert_eq!(
+            status_body(res).await,
+            (
+                400,
+                envelope(400, "Field Password is given more than once.")
+            )
+        );
 
         let res = app.login(&m, &"u".repeat(257), PASSWORD).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field User-Name is longer than 256 bytes.")));
+        assert_eq!(
+            status_body(res).await,
+            (
+                400,
+                envelope(400, "Field User-Name is longer than 256 bytes.")
+            )
+        );
         let res = app.login(&m, "user_test", &"p".repeat(1025)).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field Password is longer than 1024 bytes.")));
+        assert_eq!(
+            status_body(res).await,
+            (
+                400,
+                envelope(400, "Field Password is longer than 1024 bytes.")
+            )
+        );
         // At the limits exactly, the request is checked normally.
         let res = app.login(&m, &"u".repeat(256), &"p".repeat(1024)).await;
         assert_eq!(res.status(), 401);
 
         let mut bad = creds("user_test", PASSWORD);
-        bad.insert("Password", HeaderValue::from_bytes(&[0x70, 0xff, 0xfe]).unwrap());
+        bad.insert(
+            "Password",
+            HeaderValue::from_bytes(&[0x70, 0xff, 0xfe]).unwrap(),
+        );
         let res = app.login_with(&m, bad).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field Password is not valid UTF-8.")));
+        assert_eq!(
+            status_body(res).await,
+            (400, envelope(400, "Field Password is not valid UTF-8."))
+        );
         let mut bad = creds("user_test", PASSWORD);
         bad.insert("User-Name", HeaderValue::from_bytes(&[0xc3, 0x28]).unwrap());
         let res = app.login_with(&m, bad).await;
-        assert_eq!(status_body(res).await, (400, envelope(400, "Field User-Name is not valid UTF-8.")));
+        assert_eq!(
+            status_body(res).await,
+            (400, envelope(400, "Field User-Name is not valid UTF-8."))
+        );
     }
 }
 
@@ -127,33 +178,84 @@ async fn unknown_route_and_wrong_method_use_the_envelope() {
     let res = app.get("/nope").await;
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(status_body(res).await, (404, envelope(404, "Not found.")));
-    let res = app.client.put(format!("{}/login", app.base)).send().await.unwrap();
-    assert_eq!(status_body(res).await, (405, envelope(405, "Method not allowed.")));
-    let res = app.client.delete(format!("{}/login", app.base)).headers(creds("user_test", PASSWORD)).send().await.unwrap();
-    assert_eq!(status_body(res).await, (405, envelope(405, "Method not allowed.")));
+    let res = app
+        .client
+        .put(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(res).await,
+        (405, envelope(405, "Method not allowed."))
+    );
+    let res = app
+        .client
+        .delete(format!("{}/login", app.base))
+        .headers(creds("user_test", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(res).await,
+        (405, envelope(405, "Method not allowed."))
+    );
 }
 
 #[tokio::test]
 async fn passwords_with_spaces_and_unicode_in_either_normal_form_log_in() {
     let app = spawn_app().await;
-    assert_eq!(app.login(&Method::Post, "spacey", SPACED).await.status(), 200);
+    assert_eq!(
+        app.login(&Method::Post, "spacey", SPACED).await.status(),
+        200
+    );
     // Stored from the decomposed form; both forms log in because both sides are NFC-normalised.
-    assert_eq!(app.login(&Method::Post, "ünicode", UNICODE_NFC).await.status(), 200);
-    assert_eq!(app.login(&Method::Get, "ünicode", UNICODE_NFD).await.status(), 200);
+    assert_eq!(
+        app.login(&Method::Post, "ünicode", UNICODE_NFC)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.login(&Method::Get, "ünicode", UNICODE_NFD)
+            .await
+            .status(),
+        200
+    );
     // One byte off does not.
     let mut off = UNICODE_NFC.as_bytes().to_vec();
     *off.last_mut().unwrap() ^= 1;
     let off = String::from_utf8(off).unwrap();
-    assert_eq!(app.login(&Method::Post, "ünicode", &off).await.status(), 401);
-    assert_eq!(app.login(&Method::Post, "spacey", &SPACED.replace("  ", " ")).await.status(), 401);
-    assert_eq!(app.login(&Method::Post, "user_test", "password_tes").await.status(), 401);
-    assert_eq!(app.login(&Method::Post, "user_test", "password_test ").await.status(), 200,
-        "HTTP drops trailing whitespace of a header value, as README says");
+    assert_eq!(
+        app.login(&Method::Post, "ünicode", &off).await.status(),
+        401
+    );
+    assert_eq!(
+        app.login(&Method::Post, "spacey", &SPACED.replace("  ", " "))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.login(&Method::Post, "user_test", "password_tes")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.login(&Method::Post, "user_test", "password_test ")
+            .await
+            .status(),
+        200,
+        "HTTP drops trailing whitespace of a header value, as README says"
+    );
 }
 
 #[tokio::test]
 async fn healthz_answers() {
     let app = spawn_app().await;
     let res = app.get("/healthz").await;
-    assert_eq!(status_body(res).await, (200, r#"{"status":"ok","code":200}"#.to_owned()));
+    assert_eq!(
+        status_body(res).await,
+        (200, r#"{"status":"ok","code":200}"#.to_owned())
+    );
 }

@@ -12,20 +12,32 @@ async fn served_openapi_is_the_file_in_the_repository() {
     let res = app.get("/openapi.yaml").await;
     assert_eq!(res.status(), 200);
     let ctype = res.headers()["content-type"].to_str().unwrap().to_owned();
-    assert_eq!(ctype.split(';').next().unwrap().trim(), "application/yaml", "{ctype}");
+    assert_eq!(
+        ctype.split(';').next().unwrap().trim(),
+        "application/yaml",
+        "{ctype}"
+    );
     let body = res.bytes().await.unwrap();
-    assert!(body == FILE.as_bytes(), "GET /openapi.yaml differs from openapi.yaml");
+    assert!(
+        body == FILE.as_bytes(),
+        "GET /openapi.yaml differs from openapi.yaml"
+    );
 }
 
 #[test]
 fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
     assert!(
-        FILE.lines().next().is_some_and(|l| l.starts_with("openapi: 3.1.")),
+        FILE.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("openapi: 3.1.")),
         "openapi.yaml must start with `openapi: 3.1.x`"
     );
     // Top-level keys of an OpenAPI document, each at column 0.
     for key in ["info:", "paths:", "components:"] {
-        assert!(FILE.lines().any(|l| l == key), "openapi.yaml has no top-level `{key}`");
+        assert!(
+            FILE.lines().any(|l| l == key),
+            "openapi.yaml has no top-level `{key}`"
+        );
     }
     // Every route of src/http/mod.rs is a path item (two spaces in, under `paths:`).
     for path in [
@@ -38,7 +50,10 @@ fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
         "/metrics",
         "/openapi.yaml",
     ] {
-        assert!(FILE.lines().any(|l| l == format!("  {path}:")), "openapi.yaml does not describe {path}");
+        assert!(
+            FILE.lines().any(|l| l == format!("  {path}:")),
+            "openapi.yaml does not describe {path}"
+        );
     }
     // YAML forbids tabs for indentation; a tab would make the file unreadable to every client.
     assert!(!FILE.contains('\t'), "openapi.yaml contains a tab");
@@ -48,15 +63,28 @@ fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
 async fn login_examples_in_the_contract_are_what_the_server_says() {
     // The answer-table messages quoted in openapi.yaml come from the server itself.
     let app = spawn_app().await;
-    let res = app.client.post(format!("{}/login", app.base)).header("Password", "x").send().await.unwrap();
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Password", "x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let body = res.text().await.unwrap();
-    assert_eq!(body, r#"{"status":"error","code":402,"message":"Required field User-Name is not specified."}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"error","code":402,"message":"Required field User-Name is not specified."}"#
+    );
     assert!(FILE.contains("message: Required field User-Name is not specified. }"));
-    let res = app.login(&crate::helpers::Method::Post, "user_test", "wrong").await;
+    let res = app
+        .login(&crate::helpers::Method::Post, "user_test", "wrong")
+        .await;
     assert_eq!(res.status(), 401);
     assert!(FILE.contains(&format!(
         "message: {} }}",
-        res.json::<serde_json::Value>().await.unwrap()["message"].as_str().unwrap()
+        res.json::<serde_json::Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
     )));
 }

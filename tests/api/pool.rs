@@ -26,7 +26,10 @@ async fn full_queue_sheds_with_503_and_retry_after() {
         let app = Arc::clone(&app);
         tasks.push(tokio::spawn(async move {
             let res = app.login(&Method::Post, "user_test", PASSWORD).await;
-            let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
             (res.status().as_u16(), retry, res.text().await.unwrap())
         }));
     }
@@ -39,7 +42,10 @@ async fn full_queue_sheds_with_503_and_retry_after() {
             503 => {
                 shed += 1;
                 assert_eq!(retry.as_deref(), Some("1"));
-                assert_eq!(body, r#"{"status":"error","code":503,"message":"Service busy, try again."}"#);
+                assert_eq!(
+                    body,
+                    r#"{"status":"error","code":503,"message":"Service busy, try again."}"#
+                );
             }
             other => panic!("unexpected {other}: {body}"),
         }
@@ -54,7 +60,11 @@ async fn healthz_and_keys_answer_while_every_hashing_thread_is_busy() {
     let before = app.state.pool.verifications();
     let slow = {
         let app = Arc::clone(&app);
-        tokio::spawn(async move { app.login(&Method::Post, "user_test", PASSWORD).await.status() })
+        tokio::spawn(async move {
+            app.login(&Method::Post, "user_test", PASSWORD)
+                .await
+                .status()
+        })
     };
     // Wait until the only hashing thread has the job: in flight, no longer queued.
     while app.state.pool.in_flight() == 0 || app.state.pool.queue_depth() > 0 {
@@ -63,10 +73,17 @@ async fn healthz_and_keys_answer_while_every_hashing_thread_is_busy() {
     let mut answered = 0;
     for path in ["/healthz", "/.well-known/jwks.json", "/verify"] {
         let res = app.get(path).await;
-        assert!(res.status() == 200 || (path == "/verify" && res.status() == 401), "{path}");
+        assert!(
+            res.status() == 200 || (path == "/verify" && res.status() == 401),
+            "{path}"
+        );
         answered += 1;
     }
-    assert_eq!(app.state.pool.verifications(), before, "the login was still hashing meanwhile");
+    assert_eq!(
+        app.state.pool.verifications(),
+        before,
+        "the login was still hashing meanwhile"
+    );
     assert_eq!(app.state.pool.in_flight(), 1);
     assert_eq!(answered, 3);
     assert_eq!(slow.await.unwrap(), 200);

@@ -16,8 +16,15 @@ use crate::helpers::*;
 fn server() -> &'static (tokio::runtime::Runtime, String) {
     static SERVER: OnceLock<(tokio::runtime::Runtime, String)> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let spec = Spec { config: "[throttle]\nenabled = false\n".into(), ..Spec::default() };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let spec = Spec {
+            config: "[throttle]\nenabled = false\n".into(),
+            ..Spec::default()
+        };
         let app = rt.block_on(spawn_with(spec));
         let base = app.base.clone();
         std::mem::forget(app); // keep its files for the life of the test binary
@@ -28,14 +35,18 @@ fn server() -> &'static (tokio::runtime::Runtime, String) {
 /// Bytes HTTP allows in a field value (visible ASCII, obs-text, space, tab), any length.
 fn field_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff], 0..1500),
+        proptest::collection::vec(
+            prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff],
+            0..1500
+        ),
         ".{0,300}".prop_map(String::into_bytes),
     ]
 }
 
 fn assert_envelope(status: u16, body: &str) -> Result<(), TestCaseError> {
     prop_assert!(status < 500 || status == 503, "status {status}: {body}");
-    let env: Envelope = serde_json::from_str(body).map_err(|e| TestCaseError::fail(format!("{e}: {body:?}")))?;
+    let env: Envelope =
+        serde_json::from_str(body).map_err(|e| TestCaseError::fail(format!("{e}: {body:?}")))?;
     prop_assert!(env.code >= 200);
     Ok(())
 }

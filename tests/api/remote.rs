@@ -12,15 +12,25 @@ use crate::cli::Running;
 use crate::helpers::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(port: u16, key: &std::path::Path, users: &std::path::Path) -> Running {
     Running::start_on(
         port,
         &[
-            ("WATCHWORD__TOKEN__ISSUER", format!("http://127.0.0.1:{port}")),
-            ("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.display().to_string()),
+            (
+                "WATCHWORD__TOKEN__ISSUER",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            (
+                "WATCHWORD__KEYS__SIGNING_KEY_FILE",
+                key.display().to_string(),
+            ),
             ("WATCHWORD__USERS__FILE", users.display().to_string()),
         ],
     )
@@ -46,17 +56,27 @@ async fn remote_keys_follow_the_issuer_and_survive_its_absence() {
     let key_a = dir.path().join("a.pem");
     let key_b = dir.path().join("b.pem");
     for k in [&key_a, &key_b] {
-        std::fs::write(k, watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap()).unwrap();
+        std::fs::write(
+            k,
+            watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+        )
+        .unwrap();
     }
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
 
     let server = start(port, &key_a, &users);
     let token_a = login(&server.base).await;
-    let options = RemoteOptions { cooldown: Duration::from_millis(200), ..RemoteOptions::default() };
+    let options = RemoteOptions {
+        cooldown: Duration::from_millis(200),
+        ..RemoteOptions::default()
+    };
     let verifier = Verifier::from_url(
         &format!("{issuer}/.well-known/openid-configuration"),
-        Validation { issuer: Some(issuer.clone()), ..Validation::default() },
+        Validation {
+            issuer: Some(issuer.clone()),
+            ..Validation::default()
+        },
         options,
     )
     .await
@@ -88,17 +108,25 @@ async fn remote_keys_follow_the_issuer_and_survive_its_absence() {
     let flood = Verifier::from_url(
         &format!("{issuer}/.well-known/jwks.json"),
         Validation::default(),
-        RemoteOptions { cooldown: Duration::from_secs(60), ..RemoteOptions::default() },
+        RemoteOptions {
+            cooldown: Duration::from_secs(60),
+            ..RemoteOptions::default()
+        },
     )
     .await
     .unwrap();
     let before = flood.fetch_count();
     for i in 0..1000 {
-        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"random-{i}"}}"#));
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"EdDSA","typ":"JWT","kid":"random-{i}"}}"#
+        ));
         let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"x","exp":9999999999}"#);
         let sig = URL_SAFE_NO_PAD.encode([7u8; 64]);
         let forged = format!("{header}.{payload}.{sig}");
-        assert!(matches!(flood.verify(&forged), Err(VerifyError::UnknownKey)));
+        assert!(matches!(
+            flood.verify(&forged),
+            Err(VerifyError::UnknownKey)
+        ));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fetched = flood.fetch_count() - before;

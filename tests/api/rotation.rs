@@ -9,12 +9,26 @@ use crate::helpers::*;
 
 fn sighup(server: &Running) {
     let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
 }
 
 async fn kids(base: &str) -> Vec<String> {
-    let set: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    let set: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Reload and wait until the published key set is `want`.
@@ -30,17 +44,35 @@ async fn reload_until(server: &Running, want: &[&str]) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("key set never became {want:?}; log:\n{}", server.log.lock().unwrap());
+    panic!(
+        "key set never became {want:?}; log:\n{}",
+        server.log.lock().unwrap()
+    );
 }
 
 async fn verify(base: &str, token: &str) -> u16 {
-    reqwest::Client::new().get(format!("{base}/verify")).bearer_auth(token).send().await.unwrap().status().as_u16()
+    reqwest::Client::new()
+        .get(format!("{base}/verify"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn login(base: &str) -> String {
-    let res = reqwest::Client::new().post(format!("{base}/login")).headers(creds("user_test", PASSWORD)).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{base}/login"))
+        .headers(creds("user_test", PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    res.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    res.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn kid_of(token: &str) -> String {
@@ -56,11 +88,22 @@ async fn rotation_step_by_step_with_tokens_in_flight() {
     let users = dir.path().join("users.toml");
     std::fs::write(&users, users_toml()).unwrap();
     let (old, new) = (dir.path().join("old.pem"), dir.path().join("new.pem"));
-    std::fs::write(&old, watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap()).unwrap();
-    std::fs::write(&new, watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap()).unwrap();
+    std::fs::write(
+        &old,
+        watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &new,
+        watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap(),
+    )
+    .unwrap();
     let config = dir.path().join("watchword.toml");
     let write_config = |alg: &str, active: &std::path::Path, verify_only: &[&std::path::Path]| {
-        let list: Vec<String> = verify_only.iter().map(|p| format!("\"{}\"", p.display())).collect();
+        let list: Vec<String> = verify_only
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect();
         let text = format!(
             "[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\nverify_only_files = [{}]\n\
              [users]\nfile = \"{}\"\n[throttle]\nenabled = false\n",
@@ -81,8 +124,13 @@ async fn rotation_step_by_step_with_tokens_in_flight() {
     let stop = Arc::new(AtomicBool::new(false));
     let (checks, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let checker = {
-        let (live, stop, checks, failures, base) =
-            (live.clone(), stop.clone(), checks.clone(), failures.clone(), base.clone());
+        let (live, stop, checks, failures, base) = (
+            live.clone(),
+            stop.clone(),
+            checks.clone(),
+            failures.clone(),
+            base.clone(),
+        );
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let tokens = live.lock().unwrap().clone();
@@ -133,11 +181,22 @@ async fn rotation_step_by_step_with_tokens_in_flight() {
     // 3. After the longest token lifetime, the old key is retired.
     stop.store(true, Ordering::Relaxed);
     checker.await.unwrap();
-    assert!(checks.load(Ordering::Relaxed) > 10, "the background checker ran");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "a live token failed to verify during rotation");
+    assert!(
+        checks.load(Ordering::Relaxed) > 10,
+        "the background checker ran"
+    );
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "a live token failed to verify during rotation"
+    );
     write_config("ES256", &new, &[]);
     reload_until(&server, &[&new_kid]).await;
-    assert_eq!(verify(&base, &old_token).await, 401, "retired key's tokens stop verifying");
+    assert_eq!(
+        verify(&base, &old_token).await,
+        401,
+        "retired key's tokens stop verifying"
+    );
     assert_eq!(verify(&base, &t2).await, 200);
     server.stop();
 }
@@ -155,14 +214,25 @@ async fn sighup_reloads_users_and_survives_a_broken_file() {
     let status = |user: &'static str, pw: &'static str| {
         let c = client.clone();
         let base = base.clone();
-        async move { c.post(format!("{base}/login")).headers(creds(user, pw)).send().await.unwrap().status().as_u16() }
+        async move {
+            c.post(format!("{base}/login"))
+                .headers(creds(user, pw))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(status("user_test", PASSWORD).await, 200);
     assert_eq!(status("newcomer", "fresh password").await, 401);
 
     // A new user appears after SIGHUP.
     let mut text = users_toml();
-    text.push_str(&format!("\n[[users]]\nname = \"newcomer\"\npassword_hash = \"{}\"\n", hash("fresh password")));
+    text.push_str(&format!(
+        "\n[[users]]\nname = \"newcomer\"\npassword_hash = \"{}\"\n",
+        hash("fresh password")
+    ));
     std::fs::write(&users, &text).unwrap();
     sighup(&server);
     let mut ok = false;
@@ -173,10 +243,18 @@ async fn sighup_reloads_users_and_survives_a_broken_file() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(ok, "newcomer never appeared:\n{}", server.log.lock().unwrap());
+    assert!(
+        ok,
+        "newcomer never appeared:\n{}",
+        server.log.lock().unwrap()
+    );
 
     // A broken file: old state kept, error logged, still ready.
-    std::fs::write(&users, "[[users]]\nname = \"broken\"\npassword_hash = \"not a hash\"\n").unwrap();
+    std::fs::write(
+        &users,
+        "[[users]]\nname = \"broken\"\npassword_hash = \"not a hash\"\n",
+    )
+    .unwrap();
     sighup(&server);
     let mut logged = false;
     for _ in 0..200 {
@@ -187,9 +265,18 @@ async fn sighup_reloads_users_and_survives_a_broken_file() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(logged, "{}", server.log.lock().unwrap());
-    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(status("newcomer", "fresh password").await, 200);
     assert_eq!(status("user_test", PASSWORD).await, 200);
     let log = server.stop();
-    assert!(log.contains("\"broken\""), "the error names the user: {log}");
+    assert!(
+        log.contains("\"broken\""),
+        "the error names the user: {log}"
+    );
 }

@@ -59,7 +59,12 @@ impl TestApp {
 
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 async fn token_of(res: reqwest::Response) -> (Value, String) {
@@ -72,27 +77,76 @@ async fn token_of(res: reqwest::Response) -> (Value, String) {
 #[tokio::test]
 async fn json_body_login_and_its_errors() {
     let app = spawn_with(styles_spec("")).await;
-    let (_, token) = token_of(app.post_json(r#"{"username":"user_test","password":"password_test"}"#).await).await;
+    let (_, token) = token_of(
+        app.post_json(r#"{"username":"user_test","password":"password_test"}"#)
+            .await,
+    )
+    .await;
     assert_eq!(claims_of(&token)["sub"], "user_test");
     // Unknown fields of the seeds' clients are ignored.
-    let res = app.post_json(r#"{"username":"user_test","password":"password_test","authentication_code":"x"}"#).await;
+    let res = app
+        .post_json(
+            r#"{"username":"user_test","password":"password_test","authentication_code":"x"}"#,
+        )
+        .await;
     assert_eq!(res.status(), 200);
     // charset parameter is fine.
-    let res = app.client.post(format!("{}/login", app.base))
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
         .header("Content-Type", "application/json; charset=utf-8")
-        .body(r#"{"username":"user_test","password":"password_test"}"#).send().await.unwrap();
+        .body(r#"{"username":"user_test","password":"password_test"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 
     let cases = [
-        (r#"{"password":"password_test"}"#, 400, envelope(402, "Required field username is not specified.")),
-        (r#"{"username":"user_test"}"#, 400, envelope(402, "Required field password is not specified.")),
-        (r#"{"username":"","password":"x"}"#, 400, envelope(402, "Required field username is empty.")),
-        (r#"{"username":"user_test","password":""}"#, 400, envelope(402, "Required field password is empty.")),
-        (r#"{"username":"user_test","password":"nope"}"#, 401, envelope(401, "Invalid user name or password.")),
-        (r#"{"username":"nobody","password":"nope"}"#, 401, envelope(401, "Invalid user name or password.")),
-        (r#"not json"#, 400, envelope(400, "Body is not a JSON object with string fields.")),
-        (r#"{"username":5,"password":"x"}"#, 400, envelope(400, "Body is not a JSON object with string fields.")),
-        (r#"{"username":"a","username":"b","password":"x"}"#, 400, envelope(400, "Body is not a JSON object with string fields.")),
+        (
+            r#"{"password":"password_test"}"#,
+            400,
+            envelope(402, "Required field username is not specified."),
+        ),
+        (
+            r#"{"username":"user_test"}"#,
+            400,
+            envelope(402, "Required field password is not specified."),
+        ),
+        (
+            r#"{"username":"","password":"x"}"#,
+            400,
+            envelope(402, "Required field username is empty."),
+        ),
+        (
+            r#"{"username":"user_test","password":""}"#,
+            400,
+            envelope(402, "Required field password is empty."),
+        ),
+        (
+            r#"{"username":"user_test","password":"nope"}"#,
+            401,
+            envelope(401, "Invalid user name or password."),
+        ),
+        (
+            r#"{"username":"nobody","password":"nope"}"#,
+            401,
+            envelope(401, "Invalid user name or password."),
+        ),
+        (
+            r#"not json"#,
+            400,
+            envelope(400, "Body is not a JSON object with string fields."),
+        ),
+        (
+            r#"{"username":5,"password":"x"}"#,
+            400,
+            envelope(400, "Body is not a JSON object with string fields."),
+        ),
+        (
+            r#"{"username":"a","username":"b","password":"x"}"#,
+            400,
+            envelope(400, "Body is not a JSON object with string fields."),
+        ),
     ];
     for (body, status, expected) in cases {
         let res = app.post_json(body).await;
@@ -100,42 +154,116 @@ async fn json_body_login_and_its_errors() {
     }
     // The uniform 401 is byte-identical to the header style's.
     let header_401 = status_body(app.login(&Method::Post, "user_test", "nope").await).await;
-    let json_401 = status_body(app.post_json(r#"{"username":"user_test","password":"nope2"}"#).await).await;
+    let json_401 = status_body(
+        app.post_json(r#"{"username":"user_test","password":"nope2"}"#)
+            .await,
+    )
+    .await;
     assert_eq!(header_401, json_401);
 
     // Credentials in headers and body.
-    let res = app.client.post(format!("{}/login", app.base)).headers(creds("user_test", PASSWORD))
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .headers(creds("user_test", PASSWORD))
         .header("Content-Type", "application/json")
-        .body(r#"{"username":"user_test","password":"password_test"}"#).send().await.unwrap();
-    assert_eq!(status_body(res).await, (400, envelope(400, "Credentials given twice.")));
+        .body(r#"{"username":"user_test","password":"password_test"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(res).await,
+        (400, envelope(400, "Credentials given twice."))
+    );
     // Another content type, and an oversized body.
-    let res = app.client.post(format!("{}/login", app.base)).header("Content-Type", "application/x-www-form-urlencoded")
-        .body("username=user_test&password=password_test").send().await.unwrap();
-    assert_eq!(status_body(res).await, (415, envelope(415, "Unsupported content type; send application/json.")));
-    let huge = format!(r#"{{"username":"user_test","password":"{}"}}"#, "p".repeat(5000));
-    assert_eq!(status_body(app.post_json(&huge).await).await, (400, envelope(400, "Body is larger than 4096 bytes.")));
-    let long = format!(r#"{{"username":"user_test","password":"{}"}}"#, "p".repeat(1025));
-    assert_eq!(status_body(app.post_json(&long).await).await, (400, envelope(400, "Field password is longer than 1024 bytes.")));
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("username=user_test&password=password_test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(res).await,
+        (
+            415,
+            envelope(415, "Unsupported content type; send application/json.")
+        )
+    );
+    let huge = format!(
+        r#"{{"username":"user_test","password":"{}"}}"#,
+        "p".repeat(5000)
+    );
+    assert_eq!(
+        status_body(app.post_json(&huge).await).await,
+        (400, envelope(400, "Body is larger than 4096 bytes."))
+    );
+    let long = format!(
+        r#"{{"username":"user_test","password":"{}"}}"#,
+        "p".repeat(1025)
+    );
+    assert_eq!(
+        status_body(app.post_json(&long).await).await,
+        (
+            400,
+            envelope(400, "Field password is longer than 1024 bytes.")
+        )
+    );
 }
 
 #[tokio::test]
 async fn basic_auth_login() {
     let app = spawn_with(styles_spec("")).await;
     let basic = |user: &str, pw: &str| format!("Basic {}", STANDARD.encode(format!("{user}:{pw}")));
-    let send = |value: String| app.client.post(format!("{}/login", app.base)).header("Authorization", value).send();
+    let send = |value: String| {
+        app.client
+            .post(format!("{}/login", app.base))
+            .header("Authorization", value)
+            .send()
+    };
     let (_, token) = token_of(send(basic("user_test", PASSWORD)).await.unwrap()).await;
     assert_eq!(claims_of(&token)["sub"], "user_test");
     // Passwords may contain ':'; the user name ends at the first one.
     let res = send(basic("user_test", "pass:word")).await.unwrap();
     let header_401 = status_body(app.login(&Method::Post, "user_test", "nope").await).await;
     assert_eq!(status_body(res).await, header_401, "uniform 401");
-    assert_eq!(status_body(send(basic("", "x")).await.unwrap()).await, (400, envelope(402, "Required field User-Name is empty.")));
-    assert_eq!(status_body(send(basic("user_test", "")).await.unwrap()).await, (400, envelope(402, "Required field Password is empty.")));
-    assert_eq!(status_body(send("Basic !!!".into()).await.unwrap()).await, (400, envelope(400, "Field Authorization is not valid Basic credentials.")));
-    assert_eq!(status_body(send(format!("Basic {}", STANDARD.encode("no-colon"))).await.unwrap()).await, (400, envelope(400, "Field Authorization is not valid Basic credentials.")));
+    assert_eq!(
+        status_body(send(basic("", "x")).await.unwrap()).await,
+        (400, envelope(402, "Required field User-Name is empty."))
+    );
+    assert_eq!(
+        status_body(send(basic("user_test", "")).await.unwrap()).await,
+        (400, envelope(402, "Required field Password is empty."))
+    );
+    assert_eq!(
+        status_body(send("Basic !!!".into()).await.unwrap()).await,
+        (
+            400,
+            envelope(400, "Field Authorization is not valid Basic credentials.")
+        )
+    );
+    assert_eq!(
+        status_body(
+            send(format!("Basic {}", STANDARD.encode("no-colon")))
+                .await
+                .unwrap()
+        )
+        .await,
+        (
+            400,
+            envelope(400, "Field Authorization is not valid Basic credentials.")
+        )
+    );
     let mut both = creds("user_test", PASSWORD);
-    both.insert("Authorization", HeaderValue::from_str(&basic("user_test", PASSWORD)).unwrap());
-    assert_eq!(status_body(app.login_with(&Method::Post, both).await).await, (400, envelope(400, "Credentials given twice.")));
+    both.insert(
+        "Authorization",
+        HeaderValue::from_str(&basic("user_test", PASSWORD)).unwrap(),
+    );
+    assert_eq!(
+        status_body(app.login_with(&Method::Post, both).await).await,
+        (400, envelope(400, "Credentials given twice."))
+    );
 }
 
 #[tokio::test]
@@ -143,13 +271,19 @@ async fn organisations_units_and_stable_ids() {
     let app = spawn_with(styles_spec("")).await;
     let mut h = creds("mpadministrator", "1234");
     h.insert("Organisation", HeaderValue::from_static("CRMDEMO"));
-    h.insert("Unit", HeaderValue::from_static("EE63A82C4FEBE02FF34E90DD1EBA5ABE"));
+    h.insert(
+        "Unit",
+        HeaderValue::from_static("EE63A82C4FEBE02FF34E90DD1EBA5ABE"),
+    );
     let (_, token) = token_of(app.login_with(&Method::Post, h).await).await;
     let c = claims_of(&token);
     assert_eq!(c["org"], "CRMDEMO");
     assert_eq!(c["unit"], "EE63A82C4FEBE02FF34E90DD1EBA5ABE");
     assert_eq!(c["uid"], UID);
-    assert_eq!(c["permissions"], json!(["edit_org_users", "view_org_users"]));
+    assert_eq!(
+        c["permissions"],
+        json!(["edit_org_users", "view_org_users"])
+    );
 
     // The seed-003 body, as its clients send it.
     let (_, token) = token_of(app.post_json(r#"{"username":"mpadministrator","password":"1234","organisation":"CRMDEMO","unit":"EE63A82C4FEBE02FF34E90DD1EBA5ABE"}"#).await).await;
@@ -163,20 +297,42 @@ async fn organisations_units_and_stable_ids() {
         if let Some(u) = unit {
             h.insert("Unit", HeaderValue::from_str(u).unwrap());
         }
-        assert_eq!(status_body(app.login_with(&Method::Post, h).await).await, uniform, "{org}");
+        assert_eq!(
+            status_body(app.login_with(&Method::Post, h).await).await,
+            uniform,
+            "{org}"
+        );
     }
     let mut h = creds("user_test", PASSWORD);
     h.insert("Organisation", HeaderValue::from_static("CRMDEMO"));
-    assert_eq!(status_body(app.login_with(&Method::Post, h).await).await, uniform, "user without organisations");
+    assert_eq!(
+        status_body(app.login_with(&Method::Post, h).await).await,
+        uniform,
+        "user without organisations"
+    );
     // Without an organisation, a member logs in without org claim (not required by default).
     let (_, token) = token_of(app.login(&Method::Post, "mpadministrator", "1234").await).await;
     assert!(claims_of(&token).get("org").is_none());
 
     let strict = spawn_with(styles_spec("[login]\nrequire_organisation = true\n")).await;
     let res = strict.login(&Method::Post, "mpadministrator", "1234").await;
-    assert_eq!(status_body(res).await, (400, envelope(402, "Required field Organisation is not specified.")));
-    let res = strict.post_json(r#"{"username":"mpadministrator","password":"1234"}"#).await;
-    assert_eq!(status_body(res).await, (400, envelope(402, "Required field organisation is not specified.")));
+    assert_eq!(
+        status_body(res).await,
+        (
+            400,
+            envelope(402, "Required field Organisation is not specified.")
+        )
+    );
+    let res = strict
+        .post_json(r#"{"username":"mpadministrator","password":"1234"}"#)
+        .await;
+    assert_eq!(
+        status_body(res).await,
+        (
+            400,
+            envelope(402, "Required field organisation is not specified.")
+        )
+    );
     let mut h = creds("mpadministrator", "1234");
     h.insert("Organisation", HeaderValue::from_static("OTHER"));
     assert_eq!(strict.login_with(&Method::Post, h).await.status(), 200);
@@ -190,7 +346,12 @@ async fn service_accounts_get_service_tokens_with_their_own_ttl() {
     h.insert("Pass-Code", HeaderValue::from_static("pass-code-9"));
     let (body, token) = token_of(app.login_with(&Method::Post, h).await).await;
     assert_eq!(body["expires_in"], 300);
-    let jwks = app.get("/.well-known/jwks.json").await.text().await.unwrap();
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
     let verifier = watchword::verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap();
     let claims = verifier.verify(&token).unwrap();
     assert_eq!(claims.sub, "billing-batch");
@@ -198,23 +359,50 @@ async fn service_accounts_get_service_tokens_with_their_own_ttl() {
     assert_eq!(claims.extra["permissions"], json!(["read_invoices"]));
     assert_eq!(claims.exp - claims.iat.unwrap(), 300);
 
-    let (_, token) = token_of(app.post_json(r#"{"identifier":"billing-batch","pass_code":"pass-code-9"}"#).await).await;
+    let (_, token) = token_of(
+        app.post_json(r#"{"identifier":"billing-batch","pass_code":"pass-code-9"}"#)
+            .await,
+    )
+    .await;
     assert_eq!(claims_of(&token)["kind"], "service");
 
     let uniform = status_body(app.login(&Method::Post, "user_test", "nope").await).await;
-    for (id, code) in [("billing-batch", "wrong"), ("no-such-service", "pass-code-9"), ("user_test", PASSWORD)] {
+    for (id, code) in [
+        ("billing-batch", "wrong"),
+        ("no-such-service", "pass-code-9"),
+        ("user_test", PASSWORD),
+    ] {
         let mut h = HeaderMap::new();
         h.insert("Identifier", HeaderValue::from_str(id).unwrap());
         h.insert("Pass-Code", HeaderValue::from_str(code).unwrap());
-        assert_eq!(status_body(app.login_with(&Method::Post, h).await).await, uniform, "{id}");
+        assert_eq!(
+            status_body(app.login_with(&Method::Post, h).await).await,
+            uniform,
+            "{id}"
+        );
     }
     let mut h = HeaderMap::new();
     h.insert("Identifier", HeaderValue::from_static("billing-batch"));
-    assert_eq!(status_body(app.login_with(&Method::Post, h).await).await, (400, envelope(402, "Required field Pass-Code is not specified.")));
+    assert_eq!(
+        status_body(app.login_with(&Method::Post, h).await).await,
+        (
+            400,
+            envelope(402, "Required field Pass-Code is not specified.")
+        )
+    );
     let res = app.post_json(r#"{"identifier":"billing-batch"}"#).await;
-    assert_eq!(status_body(res).await, (400, envelope(402, "Required field pass_code is not specified.")));
+    assert_eq!(
+        status_body(res).await,
+        (
+            400,
+            envelope(402, "Required field pass_code is not specified.")
+        )
+    );
     let res = app.post_json(r#"{"identifier":"billing-batch","pass_code":"pass-code-9","username":"user_test","password":"x"}"#).await;
-    assert_eq!(status_body(res).await, (400, envelope(400, "Credentials given twice.")));
+    assert_eq!(
+        status_body(res).await,
+        (400, envelope(400, "Credentials given twice."))
+    );
 }
 
 /// Every style goes through the same throttle and costs the same for unknown names.
@@ -222,17 +410,43 @@ async fn service_accounts_get_service_tokens_with_their_own_ttl() {
 async fn every_style_is_throttled() {
     let app = spawn_with(styles_spec("")).await;
     for _ in 0..5 {
-        assert_eq!(app.post_json(r#"{"username":"user_test","password":"guess"}"#).await.status(), 401);
+        assert_eq!(
+            app.post_json(r#"{"username":"user_test","password":"guess"}"#)
+                .await
+                .status(),
+            401
+        );
     }
     // The same account through another style is locked too (one counter per name and address).
-    assert_eq!(app.login(&Method::Post, "user_test", PASSWORD).await.status(), 429);
+    assert_eq!(
+        app.login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
     let basic = format!("Basic {}", STANDARD.encode("user_test:password_test"));
-    let res = app.client.post(format!("{}/login", app.base)).header("Authorization", basic).send().await.unwrap();
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Authorization", basic)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 429);
     for _ in 0..5 {
-        assert_eq!(app.post_json(r#"{"identifier":"billing-batch","pass_code":"guess"}"#).await.status(), 401);
+        assert_eq!(
+            app.post_json(r#"{"identifier":"billing-batch","pass_code":"guess"}"#)
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(app.post_json(r#"{"identifier":"billing-batch","pass_code":"pass-code-9"}"#).await.status(), 429);
+    assert_eq!(
+        app.post_json(r#"{"identifier":"billing-batch","pass_code":"pass-code-9"}"#)
+            .await
+            .status(),
+        429
+    );
 }
 
 /// A sibling service guarding a route by permission answers 403 without it, 200 with it.
@@ -248,8 +462,15 @@ async fn permission_guard_in_a_sibling_service() {
     }
 
     let app = spawn_with(styles_spec("")).await;
-    let jwks = app.get("/.well-known/jwks.json").await.text().await.unwrap();
-    let verifier = web::Data::new(watchword::verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap());
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let verifier = web::Data::new(
+        watchword::verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap(),
+    );
     let server = HttpServer::new(move || App::new().app_data(verifier.clone()).service(users))
         .workers(1)
         .bind("127.0.0.1:0")
@@ -258,7 +479,12 @@ async fn permission_guard_in_a_sibling_service() {
     tokio::spawn(server.run());
     let admin = app.token("mpadministrator", "1234").await;
     let plain = app.token("spacey", SPACED).await; // no roles, so no permissions
-    let get = |t: String| app.client.get(format!("http://{addr}/users")).bearer_auth(t).send();
+    let get = |t: String| {
+        app.client
+            .get(format!("http://{addr}/users"))
+            .bearer_auth(t)
+            .send()
+    };
     assert_eq!(get(admin).await.unwrap().status(), 200);
     let res = get(plain).await.unwrap();
     assert_eq!(res.status(), 403);

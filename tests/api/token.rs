@@ -24,7 +24,9 @@ async fn decode_with_jwks(app: &TestApp, token: &str, alg: Algorithm) -> Value {
     let mut v = Validation::new(alg);
     v.validate_aud = false;
     v.set_required_spec_claims(&["exp", "sub", "iat", "nbf", "iss"]);
-    decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap().claims
+    decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
+        .unwrap()
+        .claims
 }
 
 #[tokio::test]
@@ -33,7 +35,10 @@ async fn token_verifies_with_the_published_key_and_carries_the_claims() {
     let token = app.token("user_test", PASSWORD).await;
     let c = decode_with_jwks(&app, &token, Algorithm::EdDSA).await;
     assert_eq!(c["sub"], "user_test");
-    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1800);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        1800
+    );
     assert_eq!(c["nbf"], c["iat"]);
     assert_eq!(c["iss"], "http://127.0.0.1:8080");
     assert_eq!(c["roles"], serde_json::json!(["demo", "admin"]));
@@ -44,7 +49,10 @@ async fn token_verifies_with_the_published_key_and_carries_the_claims() {
     let again = app.token("user_test", PASSWORD).await;
     let c2 = decode_with_jwks(&app, &again, Algorithm::EdDSA).await;
     assert_ne!(c2["jti"], c["jti"], "every token has its own jti");
-    assert!(c.get("aud").is_none(), "no audience configured, no aud claim");
+    assert!(
+        c.get("aud").is_none(),
+        "no audience configured, no aud claim"
+    );
 }
 
 #[tokio::test]
@@ -58,7 +66,10 @@ async fn ttl_and_audience_come_from_config() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["expires_in"], 7200);
     let c = decode_with_jwks(&app, body["token"].as_str().unwrap(), Algorithm::EdDSA).await;
-    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 7200);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        7200
+    );
     assert_eq!(c["aud"], serde_json::json!(["billing", "crm"]));
     assert_eq!(c["iss"], "https://login.example");
 }
@@ -87,7 +98,11 @@ async fn app_and_key(alg: &str) -> (TestApp, String) {
 
 #[tokio::test]
 async fn es256_and_rs256_key_files_work() {
-    for (name, alg) in [("ES256", Algorithm::ES256), ("RS256", Algorithm::RS256), ("EdDSA", Algorithm::EdDSA)] {
+    for (name, alg) in [
+        ("ES256", Algorithm::ES256),
+        ("RS256", Algorithm::RS256),
+        ("EdDSA", Algorithm::EdDSA),
+    ] {
         let app = app_with_key(name).await;
         let set = jwks(&app).await;
         assert_eq!(set.keys.len(), 1);
@@ -126,8 +141,14 @@ async fn discovery_document_points_at_the_jwks() {
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert_eq!(doc["issuer"], "http://127.0.0.1:8080");
-    assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/.well-known/jwks.json");
-    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["EdDSA"]));
+    assert_eq!(
+        doc["jwks_uri"],
+        "http://127.0.0.1:8080/.well-known/jwks.json"
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
 }
 
 #[tokio::test]
@@ -156,12 +177,18 @@ async fn verify_endpoint_accepts_fresh_tokens_and_rejects_tampered_ones() {
     let res = app
         .client
         .get(format!("{}/verify", app.base))
-        .header("Authorization", format!("Bearer {}", String::from_utf8(tampered).unwrap()))
+        .header(
+            "Authorization",
+            format!("Bearer {}", String::from_utf8(tampered).unwrap()),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let www = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(www.starts_with(r#"Bearer error="invalid_token""#), "{www}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], 401);
@@ -173,20 +200,36 @@ async fn round_trip_login_then_verify_for_every_algorithm() {
     for alg in ["EdDSA", "ES256", "RS256", "HS256"] {
         let (app, key) = app_and_key(alg).await;
         let token = app.token("user_test", PASSWORD).await;
-        let validation = Validation { issuer: Some("http://127.0.0.1:8080".into()), ..Validation::default() };
+        let validation = Validation {
+            issuer: Some("http://127.0.0.1:8080".into()),
+            ..Validation::default()
+        };
         let verifier = if alg == "HS256" {
             Verifier::from_hs256_secret(key.trim_end().as_bytes(), validation).unwrap()
         } else {
-            let jwks = app.get("/.well-known/jwks.json").await.text().await.unwrap();
+            let jwks = app
+                .get("/.well-known/jwks.json")
+                .await
+                .text()
+                .await
+                .unwrap();
             Verifier::from_jwks_json(&jwks, validation).unwrap()
         };
-        let claims = verifier.verify(&token).unwrap_or_else(|e| panic!("{alg}: {e}"));
+        let claims = verifier
+            .verify(&token)
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(claims.sub, "user_test");
         assert_eq!(claims.roles, vec!["demo", "admin"]);
         assert_eq!(claims.extra["dept"], "ops");
         assert_eq!(claims.exp - claims.iat.unwrap(), 1800);
 
-        let res = app.client.get(format!("{}/verify", app.base)).bearer_auth(&token).send().await.unwrap();
+        let res = app
+            .client
+            .get(format!("{}/verify", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{alg}");
         assert_eq!(res.headers()["x-auth-user"], "user_test");
     }
