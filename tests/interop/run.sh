@@ -108,10 +108,9 @@ fi
 echo "ok: $bin"
 
 # Cheap argon2 for hashes made here and for the servers' dummy hash; clean of the caller's config.
-ww() {
-  env -u WATCHWORD_CONFIG -u RUST_LOG \
-    WATCHWORD__PASSWORD__M_COST=64 WATCHWORD__PASSWORD__T_COST=1 WATCHWORD__PASSWORD__P_COST=1 "$@"
-}
+ww_env=(env -u WATCHWORD_CONFIG -u RUST_LOG
+  WATCHWORD__PASSWORD__M_COST=64 WATCHWORD__PASSWORD__T_COST=1 WATCHWORD__PASSWORD__P_COST=1)
+ww() { "${ww_env[@]}" "$@"; }
 
 user=alice
 password='correct horse battery staple'
@@ -136,7 +135,8 @@ EOF
 start() {
   local name=$1 port=$2
   shift 2
-  ww WATCHWORD__SERVER__BIND="127.0.0.1:$port" WATCHWORD__SERVER__WORKERS=1 \
+  # Not through a shell function: `env` execs the server, so $! is the server's own pid.
+  "${ww_env[@]}" WATCHWORD__SERVER__BIND="127.0.0.1:$port" WATCHWORD__SERVER__WORKERS=1 \
     WATCHWORD__USERS__FILE="$tmp/users.toml" WATCHWORD__TOKEN__AUDIENCE="$audience" "$@" \
     "$bin" serve >"$tmp/$name.log" 2>&1 &
   pids+=($!)
