@@ -59,9 +59,9 @@ pub enum ApiError {
     /// Unknown route.
     #[error("Not found.")]
     NotFound,
-    /// Known route, wrong method.
+    /// Known route, wrong method; carries the `Allow` header value.
     #[error("Method not allowed.")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// Anything unexpected; the detail goes to the log, the client sees "Internal error.".
     #[error("Internal error.")]
     Internal(String),
@@ -110,7 +110,7 @@ impl ResponseError for ApiError {
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +127,16 @@ impl ResponseError for ApiError {
             }
             ApiError::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            // RFC 9110 wants a challenge with every 401; Basic is one of the ways /login takes.
+            ApiError::BadCredentials => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="watchword", charset="UTF-8""#),
+                ));
             }
             ApiError::MissingToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

@@ -86,45 +86,34 @@ impl AppState {
     }
 }
 
+/// A resource answering `GET` only, with the 405 envelope (and `Allow`) for other methods.
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(|| async { ApiError::MethodNotAllowed("GET").error_response() }))
+}
+
 /// Register every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/login")
             .route(web::get().to(login::login))
             .route(web::post().to(login::login))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| async { ApiError::MethodNotAllowed("GET, POST").error_response() })),
     )
+    // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
-    .service(
-        web::resource("/.well-known/jwks.json")
-            .route(web::get().to(keys::jwks))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/.well-known/openid-configuration")
-            .route(web::get().to(keys::discovery))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/openapi.yaml")
-            .route(web::get().to(openapi))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
+    .service(get_only("/.well-known/jwks.json", keys::jwks))
+    .service(get_only("/.well-known/openid-configuration", keys::discovery))
+    .service(get_only("/healthz", healthz))
+    .service(get_only("/readyz", readyz))
+    .service(get_only("/metrics", metrics))
+    .service(get_only("/openapi.yaml", openapi))
     .default_service(web::to(not_found));
 }
 
@@ -135,10 +124,6 @@ pub fn default_headers() -> DefaultHeaders {
 
 async fn not_found() -> HttpResponse {
     ApiError::NotFound.error_response()
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    ApiError::MethodNotAllowed.error_response()
 }
 
 /// The HTTP contract, compiled in so the served copy is always the file in the repository.
