@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Load benchmark of watchword: builds the release binary, starts it with the production argon2
+# defaults, drives it with wrk and prints every figure of BENCHMARKS.md with its acceptance
+# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (about 2 minutes once built).
+#
+# Environment (all optional):
+#   DUR=10             seconds per measured phase
+#   PORT=18080         port for the server (127.0.0.1)
+#   SERVER_WORKERS=    server.workers for the run (default: the service's default, = cores)
+#   PW_WORKERS=        password.workers (default: = cores)
+#   PW_QUEUE=          password.queue (default: 4 x workers)
+#   NICE_OFF=1         put the hashing threads back to nice 0 after start, to measure what
+#                      the lowered priority buys (the "before" of BENCHMARKS.md)
+#   OVERLOAD=4         offered login load in the overload phase, as a multiple of capacity
+#   NO_BUILD=1         use the binaries already built
+#   CARGO_TARGET_DIR, CARGO_PROFILE_RELEASE_LTO, ...: honoured by cargo (profile comparisons)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${DUR:-10}
+PORT=${PORT:-18080}
+OVERLOAD=${OVERLOAD:-4}
+CORES=$(nproc)
+W=${PW_WORKERS:-$CORES}
+Q=${PW_QUEUE:-$((4 * W))}
+BASE="http://127.0.0.1:${PORT}"
+LUA="$PWD/bench/wrk.lua"
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+# --- tools -----------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (Debian package)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+for tool in curl awk cargo; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "bench/load.sh needs $tool" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d)
+SERVER_PID=""
+BG_PIDS=()
+cleanup() {
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+# --- build -----------------------------------------------------------------------------------
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  log "building the release binary and the probe (cargo build --release; cargo bench --no-run)"
+  cargo build --release --quiet
+  cargo bench --bench probe --no-run --quiet 2>/dev/null
+fi
+BIN=${CARGO_TARGET_DIR:-target}/release/watchword
+[ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
+
+# --- server ----------------------------------------------------------------------------------
+export RUST_LOG=${RUST_LOG:-warn}
+export WATCHWORD__SERVER__BIND="127.0.0.1:${PORT}"
+export WATCHWORD__THROTTLE__ENABLED=false
+export WATCHWORD__PASSWORD__WORKERS="$W"
+export WATCHWORD__PASSWORD__QUEUE="$Q"
+[ -n "${SERVER_WORKERS:-}" ] && export WATCHWORD__SERVER__WORKERS="$SERVER_WORKERS"
+"$BIN" >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  curl -fs "$BASE/healthz" >/dev/null 2>&1 && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+curl -fs "$BASE/healthz" >/dev/null || { echo "server did not come up" >&2; cat "$TMP/server.log" >&2; exit 1; }
+
+hashing_tids() {
+  local t
+  for t in /proc/"$SERVER_PID"/task/*; do
+    grep -q '^argon2-' "$t/comm" 2>/dev/null && basename "$t"
+  done
+  return 0
+}
+if [ "${NICE_OFF:-0}" = 1 ]; then
+  for t in $(hashing_tids); do renice -n 0 -p "$t" >/dev/null; done
+fi
+NICES=$(for t in $(hashing_tids); do awk '{print $19}' "/proc/$SERVER_PID/task/$t/stat"; done | sort | uniq -c | awk '{printf "%s%s x nice %s", (NR>1?", ":""), $1, $2}')
+
+TOKEN=$(curl -fs -X POST "$BASE/login" -H 'User-Name: user_test' -H 'Password: password_test' \
+  | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ -n "$TOKEN" ] || { echo "login with the demo user failed" >&2; exit 1; }
+curl -fs "$BASE/.well-known/jwks.json" >"$TMP/jwks.json"
+curl -fs "$BASE/verify" -H "Authorization: Bearer $TOKEN" >/dev/null || { echo "/verify refused the token" >&2; exit 1; }
+M_COST=$(awk -F= '/^m_cost/ {gsub(/ /,"",$2); print $2}' config/default.toml)
+
+# --- single-thread costs (server idle) -------------------------------------------------------
+log "probe: t_argon2 and the bare signature check, one thread"
+cargo bench --quiet --bench probe -- --token "$TOKEN" --jwks "$TMP/jwks.json" >"$TMP/probe.txt" 2>/dev/null
+probe() { sed -n "s/^$1=//p" "$TMP/probe.txt"; }
+T_ARGON2_MS=$(probe t_argon2_ms)
+T_VERIFY_US=$(probe t_verify_us)
+T_LIBRARY_US=$(probe t_library_us)
+ARGON2_PARAMS=$(probe argon2_params)
+
+# --- wrk helpers -----------------------------------------------------------------------------
+# run_wrk NAME THREADS CONNS METHOD DELAY_MS PATH [wrk args...]: output kept in $TMP/NAME.
+run_wrk() {
+  local name=$1 threads=$2 conns=$3 method=$4 delay=$5 path=$6
+  shift 6
+  WRK_METHOD=$method WRK_DELAY_MS=$delay wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s \
+    -s "$LUA" "$@" "$BASE$path" >"$TMP/$name" 2>&1
+}
+# get NAME KEY: one value from a RESULT line.
+get() { grep -o "\b$2=[^ ]*" "$TMP/$1" | head -1 | cut -d= -f2; }
+reset_peak() { echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || true; }
+peak_mib() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"; }
+AUTH=(-H "Authorization: Bearer $TOKEN")
+LOGIN=(-H 'User-Name: user_test' -H 'Password: password_test')
+# Cheap endpoints at a steady, modest rate (4 connections x ~1 request per 10 ms, ~400/s
+# each) for their latency, alone and under login load.
+PACE_MS=10
+
+log "phase 1/6: GET /healthz, closed loop (R_plain)"
+run_wrk healthz 2 64 GET 0 /healthz
+log "phase 2/6: GET /verify, closed loop (R_verify)"
+run_wrk verify 2 64 GET 0 /verify "${AUTH[@]}"
+log "phase 3/6: /verify and /healthz paced, no login load (baseline p99)"
+run_wrk verify_idle 1 4 GET "$PACE_MS" /verify "${AUTH[@]}" &
+BG_PIDS+=($!)
+run_wrk healthz_idle 1 4 GET "$PACE_MS" /healthz
+wait "${BG_PIDS[@]}"; BG_PIDS=()
+
+LOGIN_CONNS=$((2 * W))
+log "phase 4/6: POST /login, $LOGIN_CONNS connections (saturation)"
+reset_peak
+run_wrk login 1 "$LOGIN_CONNS" POST 0 /login "${LOGIN[@]}"
+RSS_SAT=$(peak_mib)
+
+log "phase 5/6: /verify and /healthz paced while logins saturate the cores"
+run_wrk login_bg 1 "$LOGIN_CONNS" POST 0 /login "${LOGIN[@]}" &
+BG_PIDS+=($!)
+sleep 0.5
+run_wrk verify_busy 1 4 GET "$PACE_MS" /verify "${AUTH[@]}" &
+BG_PIDS+=($!)
+run_wrk healthz_busy 1 4 GET "$PACE_MS" /healthz
+wait "${BG_PIDS[@]}"; BG_PIDS=()
+
+X_LOGIN=$(get login ok_rps)
+OFFER=$(awk -v x="$X_LOGIN" -v k="$OVERLOAD" 'BEGIN {printf "%.1f", x * k}')
+OV_CONNS=100
+# Each connection offers OV_CONNS / OFFER requests per second; a quarter of the answers wait
+# for argon2 (up to (Q/W + 1) x t_argon2), which is taken out of the mean pause.
+OV_DELAY=$(awk -v c="$OV_CONNS" -v r="$OFFER" -v t="$T_ARGON2_MS" -v q="$Q" -v w="$W" -v k="$OVERLOAD" \
+  'BEGIN {d = 1000 * c / r - (1 / k) * (q / w + 1) * t * 0.75; if (d < 1) d = 1; printf "%.1f", d}')
+log "phase 6/6: POST /login offered at ${OVERLOAD}x capacity (~$OFFER/s from $OV_CONNS connections)"
+reset_peak
+run_wrk overload 4 "$OV_CONNS" POST "$OV_DELAY" /login "${LOGIN[@]}"
+RSS_OVER=$(peak_mib)
+kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died" >&2; cat "$TMP/server.log" >&2; exit 1; }
+
+# --- figures ---------------------------------------------------------------------------------
+R_PLAIN=$(get healthz rps)
+R_VERIFY=$(get verify rps)
+VERIFY_NON200=$(( $(get verify requests) - $(get verify s200) ))
+LOGIN_NON200=$(( $(get login requests) - $(get login s200) ))
+V_IDLE=$(get verify_idle p99_ms)
+V_BUSY=$(get verify_busy p99_ms)
+H_IDLE=$(get healthz_idle p99_ms)
+H_BUSY=$(get healthz_busy p99_ms)
+BG_LOGIN=$(get login_bg ok_rps)
+OV_TOTAL=$(get overload requests)
+OV_RPS=$(get overload rps)
+OV_200=$(get overload s200)
+OV_503=$(get overload s503)
+OV_OTHER=$(( $(get overload s401) + $(get overload sother) ))
+OV_SOCK=$(( $(get overload err_connect) + $(get overload err_read) + $(get overload err_write) + $(get overload err_timeout) ))
+OV_P99=$(get overload accepted_p99_ms)
+OV_P50=$(get overload accepted_p50_ms)
+OV_EDGE_A=$(get overload fastest_accepted_ms)
+OV_EDGE_R=$(get overload slowest_rejected_ms)
+
+calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
+LIMIT=$(calc "$CORES / ($T_ARGON2_MS / 1000)" 1)
+LOGIN_RATIO=$(calc "$X_LOGIN / $LIMIT")
+BOUND=$(calc "1 / (1 / $R_PLAIN + ($T_VERIFY_US / 1e6) / $CORES)" 0)
+VERIFY_RATIO=$(calc "$R_VERIFY / $BOUND")
+P99_BOUND=$(calc "4 * $T_ARGON2_MS * ($Q / $W + 1)" 1)
+RSS_BOUND=$(calc "$W * $M_COST / 1024 + 64" 1)
+OV_FACTOR=$(calc "$OV_RPS / $X_LOGIN" 2)
+LIB_RATIO=$(calc "$T_LIBRARY_US / $T_VERIFY_US")
+
+verdict() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo FAIL; fi; }
+FAILS=0
+row() { # label, value, bound text, condition
+  local v
+  v=$(verdict "$4")
+  [ "$v" = PASS ] || FAILS=$((FAILS + 1))
+  printf '| %-52s | %-22s | %-28s | %-4s |\n' "$1" "$2" "$3" "$v"
+}
+
+cat <<EOF
+
+== watchword load benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
+machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)
+server:  argon2id $ARGON2_PARAMS, password.workers=$W, password.queue=$Q, server.workers=${SERVER_WORKERS:-default (= cores)}, hashing threads: $NICES
+wrk:     $(wrk -v 2>&1 | head -1 | cut -c1-40), ${DUR}s per phase
+
+| figure                                               | value                  | meaning / bound              |      |
+|------------------------------------------------------|------------------------|------------------------------|------|
+| t_argon2: one verification, one thread (median)      | $T_ARGON2_MS ms        | probe, memory reused         |      |
+| limit = cores / t_argon2                             | $LIMIT logins/s        |                              |      |
+| login throughput at saturation ($LOGIN_CONNS conns)         | $X_LOGIN /s            | non-200: $LOGIN_NON200       |      |
+| login latency p50 / p99 at saturation                | $(get login p50_ms) / $(get login p99_ms) ms |                              |      |
+| t_verify: bare Ed25519 check of the token (median)   | $T_VERIFY_US us        | probe                        |      |
+| library Verifier::verify of the token (median)       | $T_LIBRARY_US us       | ratio to bare: $LIB_RATIO    |      |
+| R_plain: GET /healthz closed loop                    | $R_PLAIN /s            | p99 $(get healthz p99_ms) ms |      |
+| /verify alone, closed loop                           | $R_VERIFY /s           | non-200: $VERIFY_NON200, p99 $(get verify p99_ms) ms |      |
+| bound 1/(1/R_plain + t_verify/cores)                 | $BOUND /s              |                              |      |
+| /verify p99, paced, no login load                    | $V_IDLE ms             | ~$(get verify_idle rps)/s    |      |
+| /healthz p99, paced, no login load                   | $H_IDLE ms             | ~$(get healthz_idle rps)/s   |      |
+| /verify p99, paced, logins saturating                | $V_BUSY ms             | logins meanwhile $BG_LOGIN/s |      |
+| /healthz p99, paced, logins saturating               | $H_BUSY ms             |                              |      |
+| peak RSS, login saturation                           | $RSS_SAT MiB           |                              |      |
+| overload: offered / capacity                         | $OV_FACTOR x           | $OV_RPS/s from $OV_CONNS conns |      |
+| overload: 200 / 503 / other status / socket errors   | $OV_200 / $OV_503 / $OV_OTHER / $OV_SOCK |                    |      |
+| overload: accepted logins p50 / p99                  | $OV_P50 / $OV_P99 ms   | split: rejected <= $OV_EDGE_R ms, accepted >= $OV_EDGE_A ms | |
+| overload: peak RSS                                   | $RSS_OVER MiB          |                              |      |
+
+== acceptance
+| line                                                 | measured               | bound                        |      |
+|------------------------------------------------------|------------------------|------------------------------|------|
+EOF
+row "login throughput >= 0.90 x cores/t_argon2"           "$LOGIN_RATIO x"  ">= 0.90"                 "$LOGIN_RATIO >= 0.90"
+row "/verify p99 under login saturation <= 5 ms"         "$V_BUSY ms"      "<= 5 ms"                 "$V_BUSY <= 5"
+row "/verify p99 under login saturation <= 2 x idle p99" "$V_BUSY ms"      "<= $(calc "2 * $V_IDLE") ms" "$V_BUSY <= 2 * $V_IDLE"
+row "overload: no error other than 503"                  "$OV_OTHER status, $OV_SOCK socket" "0"          "$OV_OTHER + $OV_SOCK == 0"
+row "overload: offered load >= ${OVERLOAD} x capacity"            "$OV_FACTOR x"    ">= $(calc "0.95 * $OVERLOAD" 1) x (5% slack)" "$OV_FACTOR >= 0.95 * $OVERLOAD"
+row "overload: accepted p99 <= 4 t_argon2 (Q/W + 1)"      "$OV_P99 ms"      "<= $P99_BOUND ms"        "$OV_P99 <= $P99_BOUND"
+row "peak RSS (saturation) <= W x m_cost + 64 MiB"        "$RSS_SAT MiB"    "<= $RSS_BOUND MiB"       "$RSS_SAT <= $RSS_BOUND"
+row "peak RSS (overload) <= W x m_cost + 64 MiB"          "$RSS_OVER MiB"   "<= $RSS_BOUND MiB"       "$RSS_OVER <= $RSS_BOUND"
+row "/verify (EdDSA) throughput >= 0.80 x bound"          "$VERIFY_RATIO x" ">= 0.80"                 "$VERIFY_RATIO >= 0.80"
+row "library verify <= 1.10 x bare check (probe; criterion: BENCHMARKS.md)" "$LIB_RATIO x" "<= 1.10" "$LIB_RATIO <= 1.10"
+echo
+if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi

@@ -1,0 +1,122 @@
+//! Single-thread cost figures for bench/load.sh, printed as `key=value` lines:
+//!
+//! * `t_argon2_ms`: one argon2 check of the demo user's hash (production defaults,
+//!   m=19456 KiB, t=2, p=1) with reused memory, exactly as a hashing thread does it (median);
+//! * `t_verify_us`: the bare aws-lc-rs signature check of a token (median), and
+//!   `t_library_us`: `Verifier::verify` of the same token.
+//!
+//! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE]`: with a token and the JWKS
+//! of the server that issued it, that very token is measured; otherwise a fresh EdDSA token.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use watchword::config::SigningAlgorithm;
+use watchword::password::normalize;
+use watchword::verify::{Validation, Verifier};
+
+mod common;
+use common::{Bare, Case};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median per-call time in microseconds of `f`, over `batches` batches of `per_batch` calls.
+fn per_call_us(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..per_batch {
+        f();
+    }
+    let times = (0..batches)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..per_batch {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / per_batch as f64
+        })
+        .collect();
+    median(times)
+}
+
+fn b64(v: &serde_json::Value, name: &str) -> Vec<u8> {
+    let s = v[name].as_str().unwrap_or_else(|| panic!("JWK has no {name}"));
+    URL_SAFE_NO_PAD.decode(s).expect("base64url JWK member")
+}
+
+/// The bare check and the library verifier for the first key of a server's JWKS.
+fn from_server(jwks: &str) -> (Bare, Verifier) {
+    let doc: serde_json::Value = serde_json::from_str(jwks).expect("JWKS is JSON");
+    let jwk = &doc["keys"][0];
+    let bare = match jwk["kty"].as_str() {
+        Some("OKP") => Bare::public(SigningAlgorithm::EdDSA, &b64(jwk, "x")),
+        Some("EC") => {
+            let mut point = vec![4u8];
+            point.extend(b64(jwk, "x"));
+            point.extend(b64(jwk, "y"));
+            Bare::public(SigningAlgorithm::ES256, &point)
+        }
+        other => panic!("probe supports OKP and EC keys, not {other:?}"),
+    };
+    let verifier = Verifier::from_jwks_json(jwks, Validation::default()).expect("JWKS loads");
+    (bare, verifier)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    };
+
+    // argon2: the demo user's stored hash, checked as the pool checks it.
+    let user = common::demo_user();
+    let password = normalize("password_test");
+    let mut memory = Vec::new();
+    let params = user.hash.params().clone();
+    for _ in 0..3 {
+        assert!(user.hash.verify_with(password.as_bytes(), &mut memory));
+    }
+    let runs: Vec<f64> = (0..25)
+        .map(|_| {
+            let start = Instant::now();
+            assert!(user.hash.verify_with(black_box(password.as_bytes()), &mut memory));
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let min = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "argon2_params=m={},t={},p={}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost()
+    );
+    println!("t_argon2_ms={:.3}", median(runs));
+    println!("t_argon2_min_ms={min:.3}");
+
+    // Signature check of one token.
+    let (token, bare, verifier) = match (arg("--token"), arg("--jwks")) {
+        (Some(token), Some(path)) => {
+            let jwks = std::fs::read_to_string(&path).expect("JWKS file");
+            let (bare, verifier) = from_server(&jwks);
+            (token, bare, verifier)
+        }
+        _ => {
+            let case = Case::new(SigningAlgorithm::EdDSA);
+            (case.token, case.bare, case.verifier)
+        }
+    };
+    let (input, signature) = common::signing_parts(&token);
+    assert!(bare.verify(&input, &signature), "bare check accepts the token");
+    assert!(verifier.verify(&token).is_ok(), "library accepts the token");
+    let t_verify = per_call_us(15, 2000, || {
+        assert!(bare.verify(black_box(&input), black_box(&signature)));
+    });
+    let t_library = per_call_us(15, 2000, || {
+        assert!(verifier.verify(black_box(&token)).is_ok());
+    });
+    println!("t_verify_us={t_verify:.3}");
+    println!("t_library_us={t_library:.3}");
+}
