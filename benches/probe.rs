@@ -2,6 +2,7 @@
 //!
 //! * `t_argon2_ms`: one argon2 check of the demo user's hash (production defaults,
 //!   m=19456 KiB, t=2, p=1) with reused memory, exactly as a hashing thread does it (median);
+//! * `argon2_parallel_per_s`: checks per second with one such thread per core at once;
 //! * `t_verify_us`: the bare aws-lc-rs signature check of a token (median), and
 //!   `t_library_us`: `Verifier::verify` of the same token.
 //!
@@ -95,6 +96,31 @@ fn main() {
     );
     println!("t_argon2_ms={:.3}", median(runs));
     println!("t_argon2_min_ms={min:.3}");
+
+    // The same check on every core at once: what the hardware gives when all hashing threads
+    // run (shared caches and memory bandwidth), without any HTTP. Diagnostic only.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let barrier = std::sync::Barrier::new(cores);
+    let per_thread = 20;
+    let wall = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut memory = Vec::new();
+                    assert!(user.hash.verify_with(password.as_bytes(), &mut memory));
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..per_thread {
+                        assert!(user.hash.verify_with(black_box(password.as_bytes()), &mut memory));
+                    }
+                    start.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).fold(0.0, f64::max)
+    });
+    println!("argon2_parallel_threads={cores}");
+    println!("argon2_parallel_per_s={:.1}", (cores * per_thread) as f64 / wall);
 
     // Signature check of one token.
     let (token, bare, verifier) = match (arg("--token"), arg("--jwks")) {
