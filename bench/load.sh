@@ -150,7 +150,8 @@ run_wrk healthz_busy 1 4 GET "$PACE_MS" /healthz
 wait "${BG_PIDS[@]}"; BG_PIDS=()
 
 X_LOGIN=$(get login ok_rps)
-OFFER=$(awk -v x="$X_LOGIN" -v k="$OVERLOAD" 'BEGIN {printf "%.1f", x * k}')
+# Aimed 5 % high: pauses are only approximately what the timer gives.
+OFFER=$(awk -v x="$X_LOGIN" -v k="$OVERLOAD" 'BEGIN {printf "%.1f", x * k * 1.05}')
 OV_CONNS=100
 # Each connection offers OV_CONNS / OFFER requests per second; a quarter of the answers wait
 # for argon2 (up to (Q/W + 1) x t_argon2), which is taken out of the mean pause.
@@ -202,38 +203,37 @@ row() { # label, value, bound text, condition
   printf '| %-52s | %-22s | %-28s | %-4s |\n' "$1" "$2" "$3" "$v"
 }
 
-cat <<EOF
-
-== watchword load benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
-machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)
-server:  argon2id $ARGON2_PARAMS, password.workers=$W, password.queue=$Q, server.workers=${SERVER_WORKERS:-default (= cores)}, hashing threads: $NICES
-wrk:     $(wrk -v 2>&1 | head -1 | cut -c1-40), ${DUR}s per phase
-
-| figure                                               | value                  | meaning / bound              |      |
-|------------------------------------------------------|------------------------|------------------------------|------|
-| t_argon2: one verification, one thread (median)      | $T_ARGON2_MS ms        | probe, memory reused         |      |
-| limit = cores / t_argon2                             | $LIMIT logins/s        |                              |      |
-| login throughput at saturation ($LOGIN_CONNS conns)         | $X_LOGIN /s            | non-200: $LOGIN_NON200       |      |
-| login latency p50 / p99 at saturation                | $(get login p50_ms) / $(get login p99_ms) ms |                              |      |
-| t_verify: bare Ed25519 check of the token (median)   | $T_VERIFY_US us        | probe                        |      |
-| library Verifier::verify of the token (median)       | $T_LIBRARY_US us       | ratio to bare: $LIB_RATIO    |      |
-| R_plain: GET /healthz closed loop                    | $R_PLAIN /s            | p99 $(get healthz p99_ms) ms |      |
-| /verify alone, closed loop                           | $R_VERIFY /s           | non-200: $VERIFY_NON200, p99 $(get verify p99_ms) ms |      |
-| bound 1/(1/R_plain + t_verify/cores)                 | $BOUND /s              |                              |      |
-| /verify p99, paced, no login load                    | $V_IDLE ms             | ~$(get verify_idle rps)/s    |      |
-| /healthz p99, paced, no login load                   | $H_IDLE ms             | ~$(get healthz_idle rps)/s   |      |
-| /verify p99, paced, logins saturating                | $V_BUSY ms             | logins meanwhile $BG_LOGIN/s |      |
-| /healthz p99, paced, logins saturating               | $H_BUSY ms             |                              |      |
-| peak RSS, login saturation                           | $RSS_SAT MiB           |                              |      |
-| overload: offered / capacity                         | $OV_FACTOR x           | $OV_RPS/s from $OV_CONNS conns |      |
-| overload: 200 / 503 / other status / socket errors   | $OV_200 / $OV_503 / $OV_OTHER / $OV_SOCK |                    |      |
-| overload: accepted logins p50 / p99                  | $OV_P50 / $OV_P99 ms   | split: rejected <= $OV_EDGE_R ms, accepted >= $OV_EDGE_A ms | |
-| overload: peak RSS                                   | $RSS_OVER MiB          |                              |      |
-
-== acceptance
-| line                                                 | measured               | bound                        |      |
-|------------------------------------------------------|------------------------|------------------------------|------|
-EOF
+fig() { printf '| %-50s | %-26s | %-44s |\n' "$1" "$2" "$3"; }
+echo
+echo "== watchword load benchmark ($(date -u +%Y-%m-%dT%H:%MZ))"
+echo "machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+echo "server:  argon2id $ARGON2_PARAMS, password.workers=$W, password.queue=$Q, server.workers=${SERVER_WORKERS:-default (= cores)}; hashing threads: $NICES"
+echo "wrk:     $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), ${DUR}s per phase"
+echo
+fig "figure" "value" "note"
+fig "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..44})"
+fig "t_argon2 (one check, one thread, median)" "$T_ARGON2_MS ms" "min $(probe t_argon2_min_ms) ms; memory reused as in the pool"
+fig "limit = cores / t_argon2" "$LIMIT logins/s" "argon2 alone, all cores: $(probe argon2_parallel_per_s)/s"
+fig "login throughput at saturation" "$X_LOGIN /s" "$LOGIN_CONNS connections; non-200: $LOGIN_NON200"
+fig "login latency p50 / p99 at saturation" "$(get login p50_ms) / $(get login p99_ms) ms" ""
+fig "t_verify (bare Ed25519 check of the token)" "$T_VERIFY_US us" "all cores at once: $(probe t_verify_parallel_us) us each"
+fig "library Verifier::verify of the same token" "$T_LIBRARY_US us" "ratio to bare $LIB_RATIO"
+fig "R_plain: GET /healthz, closed loop" "$R_PLAIN /s" "p99 $(get healthz p99_ms) ms"
+fig "/verify alone, closed loop" "$R_VERIFY /s" "p99 $(get verify p99_ms) ms; non-200: $VERIFY_NON200"
+fig "bound 1 / (1/R_plain + t_verify/cores)" "$BOUND /s" ""
+fig "/verify p99, paced, no login load" "$V_IDLE ms" "$(get verify_idle rps) req/s"
+fig "/healthz p99, paced, no login load" "$H_IDLE ms" "$(get healthz_idle rps) req/s"
+fig "/verify p99, paced, logins saturating" "$V_BUSY ms" "p99.9 $(get verify_busy p999_ms) ms; logins meanwhile $BG_LOGIN/s"
+fig "/healthz p99, paced, logins saturating" "$H_BUSY ms" "p99.9 $(get healthz_busy p999_ms) ms"
+fig "peak RSS, login saturation" "$RSS_SAT MiB" "VmHWM, reset before the phase"
+fig "overload: offered / capacity" "$OV_FACTOR x" "$OV_RPS req/s from $OV_CONNS connections"
+fig "overload: 200 / 503 / other status / socket err" "$OV_200 / $OV_503 / $OV_OTHER / $OV_SOCK" ""
+fig "overload: accepted logins p50 / p99" "$OV_P50 / $OV_P99 ms" "503s <= $OV_EDGE_R ms, accepted >= $OV_EDGE_A ms"
+fig "overload: peak RSS" "$RSS_OVER MiB" ""
+echo
+echo "== acceptance"
+printf '| %-52s | %-22s | %-28s | %-4s |\n' "line" "measured" "bound" ""
+printf '| %-52s | %-22s | %-28s | %-4s |\n' "$(printf -- '-%.0s' {1..52})" "$(printf -- '-%.0s' {1..22})" "$(printf -- '-%.0s' {1..28})" "----"
 row "login throughput >= 0.90 x cores/t_argon2"           "$LOGIN_RATIO x"  ">= 0.90"                 "$LOGIN_RATIO >= 0.90"
 row "/verify p99 under login saturation <= 5 ms"         "$V_BUSY ms"      "<= 5 ms"                 "$V_BUSY <= 5"
 row "/verify p99 under login saturation <= 2 x idle p99" "$V_BUSY ms"      "<= $(calc "2 * $V_IDLE") ms" "$V_BUSY <= 2 * $V_IDLE"
@@ -243,6 +243,8 @@ row "overload: accepted p99 <= 4 t_argon2 (Q/W + 1)"      "$OV_P99 ms"      "<= 
 row "peak RSS (saturation) <= W x m_cost + 64 MiB"        "$RSS_SAT MiB"    "<= $RSS_BOUND MiB"       "$RSS_SAT <= $RSS_BOUND"
 row "peak RSS (overload) <= W x m_cost + 64 MiB"          "$RSS_OVER MiB"   "<= $RSS_BOUND MiB"       "$RSS_OVER <= $RSS_BOUND"
 row "/verify (EdDSA) throughput >= 0.80 x bound"          "$VERIFY_RATIO x" ">= 0.80"                 "$VERIFY_RATIO >= 0.80"
-row "library verify <= 1.10 x bare check (probe; criterion: BENCHMARKS.md)" "$LIB_RATIO x" "<= 1.10" "$LIB_RATIO <= 1.10"
+row "library verify <= 1.10 x bare (probe; criterion too)" "$LIB_RATIO x" "<= 1.10" "$LIB_RATIO <= 1.10"
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
+echo "bench/load.sh took ${SECONDS}s"
+[ "$FAILS" -eq 0 ]
