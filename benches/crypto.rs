@@ -58,7 +58,11 @@ fn envelope(c: &mut Criterion) {
         b.iter(|| Envelope::error(401, black_box("Invalid user name or password.")).to_json())
     });
     g.bench_function("issue (claims + sign, EdDSA)", |b| {
-        b.iter(|| case.issuer.issue(black_box(&case.user), &Default::default()).expect("issue"))
+        b.iter(|| {
+            case.issuer
+                .issue(black_box(&case.user), &Default::default())
+                .expect("issue")
+        })
     });
     g.finish();
 }

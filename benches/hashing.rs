@@ -14,7 +14,10 @@ use watchword::password::{hash_password, normalize, StoredHash};
 
 /// The compiled-in defaults, read the way the service reads them.
 fn default_params() -> Params {
-    watchword::config::Settings::load(None).expect("built-in defaults load").password.params
+    watchword::config::Settings::load(None)
+        .expect("built-in defaults load")
+        .password
+        .params
 }
 
 fn argon2_default(c: &mut Criterion) {

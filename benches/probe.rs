@@ -46,7 +46,9 @@ fn per_call_us(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn b64(v: &serde_json::Value, name: &str) -> Vec<u8> {
-    let s = v[name].as_str().unwrap_or_else(|| panic!("JWK has no {name}"));
+    let s = v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("JWK has no {name}"));
     URL_SAFE_NO_PAD.decode(s).expect("base64url JWK member")
 }
 
@@ -71,7 +73,10 @@ fn from_server(jwks: &str) -> (Bare, Verifier) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
     };
 
     // argon2: the demo user's stored hash, checked as the pool checks it.
@@ -85,7 +90,9 @@ fn main() {
     let runs: Vec<f64> = (0..40)
         .map(|_| {
             let start = Instant::now();
-            assert!(user.hash.verify_with(black_box(password.as_bytes()), &mut memory));
+            assert!(user
+                .hash
+                .verify_with(black_box(password.as_bytes()), &mut memory));
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -113,16 +120,24 @@ fn main() {
                     barrier.wait();
                     let start = Instant::now();
                     for _ in 0..per_thread {
-                        assert!(user.hash.verify_with(black_box(password.as_bytes()), &mut memory));
+                        assert!(user
+                            .hash
+                            .verify_with(black_box(password.as_bytes()), &mut memory));
                     }
                     start.elapsed().as_secs_f64()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).fold(0.0, f64::max)
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .fold(0.0, f64::max)
     });
     println!("argon2_parallel_threads={cores}");
-    println!("argon2_parallel_per_s={:.1}", (cores * per_thread) as f64 / wall);
+    println!(
+        "argon2_parallel_per_s={:.1}",
+        (cores * per_thread) as f64 / wall
+    );
 
     // Signature check of one token.
     let (token, bare, verifier) = match (arg("--token"), arg("--jwks")) {
@@ -137,7 +152,10 @@ fn main() {
         }
     };
     let (input, signature) = common::signing_parts(&token);
-    assert!(bare.verify(&input, &signature), "bare check accepts the token");
+    assert!(
+        bare.verify(&input, &signature),
+        "bare check accepts the token"
+    );
     assert!(verifier.verify(&token).is_ok(), "library accepts the token");
     // Batches of the bare check and of the library alternate, so a noisy moment on the machine
     // hits both alike and their ratio stays honest.
@@ -166,7 +184,10 @@ fn main() {
                 })
             })
             .collect();
-        let times: Vec<f64> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
+        let times: Vec<f64> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
         times.iter().sum::<f64>() / times.len() as f64
     });
     println!("t_verify_us={t_verify:.3}");

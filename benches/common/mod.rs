@@ -70,18 +70,26 @@ pub struct Case {
 
 /// The validation the service's own `/verify` uses: issuer checked, no audience.
 pub fn validation() -> Validation {
-    Validation { issuer: Some(ISSUER.into()), ..Validation::default() }
+    Validation {
+        issuer: Some(ISSUER.into()),
+        ..Validation::default()
+    }
 }
 
 /// The demo user (`user_test`), as the service logs it in.
 pub fn demo_user() -> User {
-    Users::demo().get("user_test").expect("demo user exists").clone()
+    Users::demo()
+        .get("user_test")
+        .expect("demo user exists")
+        .clone()
 }
 
 /// Split a compact JWS into its signing input and decoded signature.
 pub fn signing_parts(token: &str) -> (Vec<u8>, Vec<u8>) {
     let dot = token.rfind('.').expect("three segments");
-    let signature = URL_SAFE_NO_PAD.decode(&token[dot + 1..]).expect("base64url signature");
+    let signature = URL_SAFE_NO_PAD
+        .decode(&token[dot + 1..])
+        .expect("base64url signature");
     (token.as_bytes()[..dot].to_vec(), signature)
 }
 
@@ -132,9 +140,23 @@ impl Case {
             ))),
         };
         let (signing_input, signature) = signing_parts(&token);
-        assert!(bare.verify(&signing_input, &signature), "bare check accepts the token");
+        assert!(
+            bare.verify(&signing_input, &signature),
+            "bare check accepts the token"
+        );
         assert!(verifier.verify(&token).is_ok(), "library accepts the token");
-        Case { alg, key, issuer, user, claims, token, verifier, bare, signing_input, signature }
+        Case {
+            alg,
+            key,
+            issuer,
+            user,
+            claims,
+            token,
+            verifier,
+            bare,
+            signing_input,
+            signature,
+        }
     }
 
     /// jsonwebtoken's own key and validation for this token, prepared once.

@@ -95,7 +95,9 @@ where
 {
     web::resource(path)
         .route(web::get().to(handler))
-        .default_service(web::to(|| async { ApiError::MethodNotAllowed("GET").error_response() }))
+        .default_service(web::to(|| async {
+            ApiError::MethodNotAllowed("GET").error_response()
+        }))
 }
 
 /// Register every route on an actix `App`.
@@ -104,12 +106,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/login")
             .route(web::get().to(login::login))
             .route(web::post().to(login::login))
-            .default_service(web::to(|| async { ApiError::MethodNotAllowed("GET, POST").error_response() })),
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("GET, POST").error_response()
+            })),
     )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
     .service(get_only("/.well-known/jwks.json", keys::jwks))
-    .service(get_only("/.well-known/openid-configuration", keys::discovery))
+    .service(get_only(
+        "/.well-known/openid-configuration",
+        keys::discovery,
+    ))
     .service(get_only("/healthz", healthz))
     .service(get_only("/readyz", readyz))
     .service(get_only("/metrics", metrics))

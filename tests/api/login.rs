@@ -95,7 +95,10 @@ async fn unknown_user_wrong_password_and_disabled_user_are_indistinguishable() {
     let app = spawn_app().await;
     for m in METHODS {
         let res = app.login(&m, "user_test", "password_tesT").await;
-        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic realm="));
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm="));
         let wrong = status_body(res).await;
         let unknown = status_body(app.login(&m, "nobody", PASSWORD).await).await;
         let disabled = status_body(app.login(&m, "disabled_user", PASSWORD).await).await;
