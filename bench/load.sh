@@ -15,11 +15,15 @@
 #                      SCHED_BATCH there, see below)
 #   OVERLOAD=4         offered login load in the overload phase, as a multiple of capacity
 #   NO_BUILD=1         use the binaries already built
+#   SMOKE=1            CI's check that the script works: 1 s phases, figures printed, and the
+#                      exit status does not depend on the acceptance lines (too short to judge)
 #   CARGO_TARGET_DIR, CARGO_PROFILE_RELEASE_LTO, ...: honoured by cargo (profile comparisons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SMOKE=${SMOKE:-0}
 DUR=${DUR:-10}
+[ "$SMOKE" = 1 ] && DUR=1
 PORT=${PORT:-18080}
 OVERLOAD=${OVERLOAD:-4}
 CORES=$(nproc)
@@ -274,4 +278,4 @@ row "library verify <= 1.10 x bare (probe; criterion too)" "$LIB_RATIO x" "<= 1.
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
 echo "bench/load.sh took ${SECONDS}s"
-[ "$FAILS" -eq 0 ]
+[ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]
