@@ -7,8 +7,12 @@
 //!   `t_library_us`: `Verifier::verify` of the same token; `t_verify_parallel_us`: the bare
 //!   check's per-call time on each core while every core runs it.
 //!
-//! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE]`: with a token and the JWKS
-//! of the server that issued it, that very token is measured; otherwise a fresh EdDSA token.
+//! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE] [--only argon2|verify]`: with
+//! a token and the JWKS of the server that issued it, that very token is measured; otherwise a
+//! fresh EdDSA token. `--only` prints just `t_argon2_ms` or `t_verify_us`, in about half a
+//! second: bench/load.sh calls it before every measured round, so that each ratio divides two
+//! figures taken seconds apart and a slow moment of the (shared, virtual) machine cannot fall
+//! on one side of the ratio only.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -70,24 +74,16 @@ fn from_server(jwks: &str) -> (Bare, Verifier) {
     (bare, verifier)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-
-    // argon2: the demo user's stored hash, checked as the pool checks it.
+/// Per-check milliseconds (median, min) of the demo user's argon2 check with reused memory,
+/// as a hashing thread does it, over `runs` checks.
+fn argon2_single(runs: usize) -> (f64, f64) {
     let user = common::demo_user();
     let password = normalize("password_test");
     let mut memory = Vec::new();
-    let params = user.hash.params().clone();
     for _ in 0..3 {
         assert!(user.hash.verify_with(password.as_bytes(), &mut memory));
     }
-    let runs: Vec<f64> = (0..40)
+    let times: Vec<f64> = (0..runs)
         .map(|_| {
             let start = Instant::now();
             assert!(user
@@ -96,19 +92,15 @@ fn main() {
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    let min = runs.iter().copied().fold(f64::INFINITY, f64::min);
-    println!(
-        "argon2_params=m={},t={},p={}",
-        params.m_cost(),
-        params.t_cost(),
-        params.p_cost()
-    );
-    println!("t_argon2_ms={:.3}", median(runs));
-    println!("t_argon2_min_ms={min:.3}");
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    (median(times), min)
+}
 
-    // The same check on every core at once: what the hardware gives when all hashing threads
-    // run (shared caches and memory bandwidth), without any HTTP. Diagnostic only.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// The same check on every core at once: what the hardware gives when all hashing threads
+/// run (shared caches and memory bandwidth), without any HTTP. Diagnostic only.
+fn argon2_parallel_per_s(cores: usize) -> f64 {
+    let user = common::demo_user();
+    let password = normalize("password_test");
     let barrier = std::sync::Barrier::new(cores);
     let per_thread = 20;
     let wall = std::thread::scope(|s| {
@@ -133,11 +125,45 @@ fn main() {
             .map(|h| h.join().expect("thread"))
             .fold(0.0, f64::max)
     });
-    println!("argon2_parallel_threads={cores}");
-    println!(
-        "argon2_parallel_per_s={:.1}",
-        (cores * per_thread) as f64 / wall
-    );
+    (cores * per_thread) as f64 / wall
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let only = arg("--only");
+    if let Some(only) = &only {
+        assert!(
+            only == "argon2" || only == "verify",
+            "--only takes argon2 or verify, not {only}"
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    if only.as_deref() == Some("argon2") {
+        println!("t_argon2_ms={:.3}", argon2_single(25).0);
+        return;
+    }
+    if only.is_none() {
+        let user = common::demo_user();
+        let params = user.hash.params();
+        println!(
+            "argon2_params=m={},t={},p={}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        );
+        let (t_argon2, min) = argon2_single(40);
+        println!("t_argon2_ms={t_argon2:.3}");
+        println!("t_argon2_min_ms={min:.3}");
+        println!("argon2_parallel_threads={cores}");
+        println!("argon2_parallel_per_s={:.1}", argon2_parallel_per_s(cores));
+    }
 
     // Signature check of one token.
     let (token, bare, verifier) = match (arg("--token"), arg("--jwks")) {
@@ -157,6 +183,13 @@ fn main() {
         "bare check accepts the token"
     );
     assert!(verifier.verify(&token).is_ok(), "library accepts the token");
+    if only.as_deref() == Some("verify") {
+        let t_verify = per_call_us(10, 1000, || {
+            assert!(bare.verify(black_box(&input), black_box(&signature)));
+        });
+        println!("t_verify_us={t_verify:.3}");
+        return;
+    }
     // Batches of the bare check and of the library alternate, so a noisy moment on the machine
     // hits both alike and their ratio stays honest.
     let mut bare_batches = Vec::new();
