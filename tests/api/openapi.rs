@@ -87,4 +87,35 @@ async fn login_examples_in_the_contract_are_what_the_server_says() {
             .as_str()
             .unwrap()
     )));
+    // The other login styles' answers the contract names: two styles at once, and a body
+    // that is not JSON.
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("User-Name", "user_test")
+        .header("Password", "password_test")
+        .basic_auth("user_test", Some("password_test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.json::<serde_json::Value>().await.unwrap();
+    assert!(FILE.contains(&format!(
+        "code: 400, message: {} }}",
+        body["message"].as_str().unwrap()
+    )));
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Content-Type", "text/plain")
+        .body("username=user_test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let body = res.json::<serde_json::Value>().await.unwrap();
+    assert!(FILE.contains(&format!(
+        "code: 415, message: {} }}",
+        body["message"].as_str().unwrap()
+    )));
 }
