@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of watchword: builds the release binary, starts it with the production argon2
 # defaults, drives it with wrk and prints every figure of BENCHMARKS.md with its acceptance
-# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (about 2.5 min once built; the first build takes longer).
+# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (2.6 min once built; a first
+# build adds about 4.3 min on 2 cores).
 #
 # Environment (all optional):
 #   DUR=10             seconds per measured phase
