@@ -340,6 +340,27 @@ fn positive<T: PartialOrd + Default + Copy>(key: &'static str, v: T) -> Result<T
     }
 }
 
+/// Most threads `server.workers` and `password.workers` may ask for: far beyond any useful
+/// count (one per core), low enough that a typo cannot spawn a thread per user.
+pub const MAX_THREADS: usize = 1024;
+/// Longest `password.queue`: its slots are allocated when the pool starts (a queue of 10⁸
+/// would take 3 GB before the first login), and a login waits at most `queue ÷ workers`
+/// argon2 checks, already seconds at this size.
+pub const MAX_QUEUE: usize = 65_536;
+
+/// `v`, or the configuration error naming `key` when it is over `max`; `zero` says what 0
+/// means for the key.
+fn at_most(key: &'static str, v: usize, max: usize, zero: &str) -> Result<usize, ConfigError> {
+    if v <= max {
+        Ok(v)
+    } else {
+        Err(invalid(
+            key,
+            format!("{v} is over the limit of {max} ({zero})"),
+        ))
+    }
+}
+
 fn non_empty_path(s: &str) -> Option<PathBuf> {
     let s = s.trim();
     (!s.is_empty()).then(|| PathBuf::from(s))
@@ -410,15 +431,35 @@ impl Raw {
                 format!("{e} (m_cost ≥ 8 × p_cost KiB, t_cost ≥ 1, 1 ≤ p_cost ≤ 16777215)"),
             )
         })?;
-        let workers = if p.workers == 0 { cores() } else { p.workers };
-        let queue = if p.queue == 0 { 4 * workers } else { p.queue };
+        let workers = match at_most(
+            "password.workers",
+            p.workers,
+            MAX_THREADS,
+            "0 = one per CPU core",
+        )? {
+            0 => cores(),
+            n => n,
+        };
+        let queue = match at_most(
+            "password.queue",
+            p.queue,
+            MAX_QUEUE,
+            "0 = 4 × password.workers",
+        )? {
+            0 => (4 * workers).min(MAX_QUEUE),
+            n => n,
+        };
         Ok(Settings {
             server: ServerSettings {
                 bind,
-                workers: if self.server.workers == 0 {
-                    cores()
-                } else {
-                    self.server.workers
+                workers: match at_most(
+                    "server.workers",
+                    self.server.workers,
+                    MAX_THREADS,
+                    "0 = one per CPU core",
+                )? {
+                    0 => cores(),
+                    n => n,
                 },
                 trusted_proxies,
                 max_connections: positive("server.max_connections", self.server.max_connections)?,
@@ -513,6 +554,39 @@ mod tests {
         assert_eq!(s.token.ttl, Duration::from_secs(1800));
         assert_eq!(s.password.params.m_cost(), 19456);
         assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+    }
+
+    fn validate_with(toml: &str) -> Result<Settings, ConfigError> {
+        let raw: Raw = config::Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(toml, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        raw.validate()
+    }
+
+    #[test]
+    fn thread_and_queue_counts_are_bounded() {
+        let s =
+            validate_with("[password]\nworkers = 1024\nqueue = 65536\n[server]\nworkers = 1024")
+                .unwrap();
+        assert_eq!(
+            (s.password.workers, s.password.queue, s.server.workers),
+            (1024, 65536, 1024)
+        );
+        let s = validate_with("[password]\nworkers = 3").unwrap();
+        assert_eq!((s.password.workers, s.password.queue), (3, 12));
+        for (toml, key) in [
+            ("[password]\nworkers = 1025", "password.workers"),
+            ("[password]\nqueue = 100000000", "password.queue"),
+            ("[server]\nworkers = 5000", "server.workers"),
+        ] {
+            let err = validate_with(toml).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{key}: ")), "{err}");
+            assert!(err.contains("over the limit"), "{err}");
+        }
     }
 
     #[test]

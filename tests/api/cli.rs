@@ -165,6 +165,14 @@ fn broken_config_stops_the_start_naming_the_key() {
         &[("WATCHWORD__USERS__FILE", "/nonexistent/users.toml")],
         "users.file",
     );
+    assert_refuses(
+        &[("WATCHWORD__PASSWORD__QUEUE", "100000000")],
+        "password.queue: 100000000 is over the limit of 65536",
+    );
+    assert_refuses(
+        &[("WATCHWORD__PASSWORD__WORKERS", "5000")],
+        "password.workers",
+    );
     assert_refuses(&[("WATCHWORD__TOKEN__TLL", "30m")], "tll");
     assert_refuses(
         &[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")],
