@@ -225,6 +225,7 @@ struct RawThrottle {
     max_failures_per_user: u32,
     max_failures_per_ip: u32,
     max_entries: usize,
+    ipv6_prefix: u8,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +412,15 @@ impl Raw {
             )?,
             max_failures_per_ip: positive("throttle.max_failures_per_ip", t.max_failures_per_ip)?,
             max_entries: positive("throttle.max_entries", t.max_entries)?,
+            ipv6_prefix: match t.ipv6_prefix {
+                p @ 32..=128 => p,
+                p => {
+                    return Err(invalid(
+                        "throttle.ipv6_prefix",
+                        format!("{p} is not a prefix length from 32 to 128 (64: one subscriber's network, 128: single addresses)"),
+                    ))
+                }
+            },
         };
         if self.token.issuer.trim().is_empty() {
             return Err(invalid(
@@ -577,6 +587,13 @@ mod tests {
             (1024, 65536, 1024)
         );
         let s = validate_with("[password]\nworkers = 3").unwrap();
+        assert_eq!(s.throttle.ipv6_prefix, 64);
+        for bad in ["0", "31", "129"] {
+            let err = validate_with(&format!("[throttle]\nipv6_prefix = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("throttle.ipv6_prefix: "), "{err}");
+        }
         assert_eq!((s.password.workers, s.password.queue), (3, 12));
         for (toml, key) in [
             ("[password]\nworkers = 1025", "password.workers"),

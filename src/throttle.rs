@@ -37,6 +37,19 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+/// The address a client is counted under: IPv4 as is (also when it arrives IPv4-mapped),
+/// IPv6 cut to its first `prefix` bits.
+fn network(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u32::from(prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
 /// Names longer than this are truncated for keying: callers already refuse longer names, and a
 /// stored key must not be as large as whatever a client sends.
 const MAX_KEY_BYTES: usize = 256;
@@ -61,6 +74,10 @@ pub struct ThrottleSettings {
     /// Most counters each table (pairs, IPs) keeps, so a spray of random names or addresses
     /// cannot grow memory without bound. Values below 1 are treated as 1.
     pub max_entries: usize,
+    /// IPv6 clients are counted per network of this prefix length, not per address: one
+    /// subscriber usually holds a whole /64 (or more) and can pick a fresh address for every
+    /// guess. 128 counts single addresses; values above 128 are treated as 128.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for ThrottleSettings {
@@ -72,6 +89,7 @@ impl Default for ThrottleSettings {
             max_failures_per_user: 5,
             max_failures_per_ip: 50,
             max_entries: 100_000,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -190,14 +208,15 @@ impl Throttle {
     /// is settled or dropped. `user` is keyed trimmed and Unicode-lowercased
     /// (`str::to_lowercase`), so "Alice" and "ALICE" cannot each get their own five guesses;
     /// unknown names are counted like known ones (this module does not know the users).
-    /// IPv4-mapped IPv6 addresses are counted as the IPv4 address they carry. `now` is passed
-    /// in so that tests need no sleeping; see [`Throttle::begin_now`].
+    /// IPv4-mapped IPv6 addresses are counted as the IPv4 address they carry, other IPv6
+    /// addresses as their `ipv6_prefix` network. `now` is passed in so that tests need no
+    /// sleeping; see [`Throttle::begin_now`].
     pub fn begin(&self, user: &str, ip: IpAddr, now: Instant) -> Result<Attempt, Locked> {
         let s = &self.inner.settings;
         if !s.enabled {
             return Ok(Attempt { reservation: None });
         }
-        let ip = ip.to_canonical();
+        let ip = network(ip, s.ipv6_prefix);
         let key: PairKey = (normalize_name(user), ip);
         let (pair_limit, ip_limit) = (s.max_failures_per_user, s.max_failures_per_ip);
         let mut guard = self.inner.lock();
@@ -625,6 +644,43 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_counts_per_network() {
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        // One /64, a new address per guess: the pair and the address counters both see one
+        // client.
+        let t = throttle();
+        let now = Instant::now();
+        for i in 0..5 {
+            t.begin("alice", v6(&format!("2001:db8:1:2::{i:x}")), now)
+                .unwrap()
+                .failure();
+        }
+        assert!(t.begin("alice", v6("2001:db8:1:2:ffff::1"), now).is_err());
+        assert_eq!(t.len(), (1, 1));
+        // The next /64 is another client.
+        assert!(t.begin("alice", v6("2001:db8:1:3::1"), now).is_ok());
+
+        // 128 restores single addresses; 0 makes all IPv6 one client; IPv4 never changes.
+        let exact = Throttle::new(ThrottleSettings {
+            ipv6_prefix: 128,
+            ..ThrottleSettings::default()
+        });
+        fail(&exact, "alice", v6("2001:db8::1"), now, 5);
+        assert!(exact.begin("alice", v6("2001:db8::2"), now).is_ok());
+        assert_eq!(network(v6("2001:db8::1"), 0), v6("::"));
+        assert_eq!(
+            network(v6("2001:db8:aaaa:bbbb:1::1"), 48),
+            v6("2001:db8:aaaa::")
+        );
+        assert_eq!(network(ip(7), 0), ip(7));
+        assert_eq!(
+            network(v6("::ffff:10.0.0.7"), 64),
+            ip(7),
+            "IPv4-mapped stays IPv4"
+        );
+    }
+
+    #[test]
     fn concurrent_guesses_cannot_pass_the_limit() {
         let t = throttle();
         let now = Instant::now();
@@ -887,6 +943,7 @@ mod tests {
             max_failures_per_user: u32::MAX,
             max_failures_per_ip: 1,
             max_entries: 0,
+            ipv6_prefix: u8::MAX,
         });
         let now = Instant::now();
         t.begin("alice", ip(1), now).unwrap().failure();

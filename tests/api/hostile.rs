@@ -279,6 +279,42 @@ async fn unknown_names_are_counted_like_known_ones() {
 }
 
 #[tokio::test]
+async fn a_new_ipv6_address_in_the_same_64_is_the_same_client() {
+    let app = spawn_with(via_proxy("")).await;
+    for i in 1..=5 {
+        let ip = format!("2001:db8:7:7::{i:x}");
+        assert_eq!(login_from(&app, &ip, "user_test", "x").await.status(), 401);
+    }
+    assert_eq!(
+        login_from(&app, "2001:db8:7:7:abcd::9", "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+    // Another /64 is another client; with ipv6_prefix = 128 every address is.
+    assert_eq!(
+        login_from(&app, "2001:db8:7:8::1", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let exact = spawn_with(via_proxy("[throttle]\nipv6_prefix = 128\n")).await;
+    for i in 1..=5 {
+        let ip = format!("2001:db8:7:7::{i:x}");
+        assert_eq!(
+            login_from(&exact, &ip, "user_test", "x").await.status(),
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&exact, "2001:db8:7:7::6", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn success_clears_the_pairs_failures() {
     let app = spawn_with(via_proxy("")).await;
     for _ in 0..4 {
