@@ -108,6 +108,9 @@ pub struct Settings {
     pub login: LoginSettings,
     /// `[permissions]`: role → permissions.
     pub permissions: std::collections::BTreeMap<String, Vec<String>>,
+    /// `metrics.bind`: where `/metrics` is served when not on `server.bind`, so that the
+    /// public port does not show login and shedding counts to anyone.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// `[login]`: the other login styles of the seeds.
@@ -200,6 +203,7 @@ struct Raw {
     throttle: RawThrottle,
     log: RawLog,
     login: RawLogin,
+    metrics: RawMetrics,
     #[serde(default)]
     permissions: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -209,6 +213,12 @@ struct Raw {
 struct RawLogin {
     require_organisation: bool,
     max_body_bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    bind: String,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +379,18 @@ fn non_empty_path(s: &str) -> Option<PathBuf> {
 
 impl Raw {
     fn validate(self) -> Result<Settings, ConfigError> {
+        let metrics_bind = match self.metrics.bind.trim() {
+            "" => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics.bind",
+                    format!(
+                        "{addr:?} is not an IP address with a port (e.g. 0.0.0.0:9090), \
+                         or \"\" to serve /metrics on server.bind"
+                    ),
+                )
+            })?),
+        };
         let bind = self.server.bind.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "server.bind",
@@ -378,6 +400,12 @@ impl Raw {
                 ),
             )
         })?;
+        if metrics_bind == Some(bind) && bind.port() != 0 {
+            return Err(invalid(
+                "metrics.bind",
+                format!("{bind} is server.bind too; leave metrics.bind empty (\"\") to serve /metrics there"),
+            ));
+        }
         let algorithm = self
             .token
             .algorithm
@@ -533,6 +561,7 @@ impl Raw {
                 max_body_bytes: positive("login.max_body_bytes", self.login.max_body_bytes)?,
             },
             permissions: self.permissions,
+            metrics_bind,
             log_format: match self.log.format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,

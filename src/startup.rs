@@ -32,8 +32,10 @@ pub enum StartError {
     #[error("building the verifier for /verify failed: {0}")]
     Verifier(String),
     /// The address could not be bound.
-    #[error("server.bind: cannot listen on {addr}: {source}")]
+    #[error("{key}: cannot listen on {addr}: {source}")]
     Bind {
+        /// `server.bind` or `metrics.bind`.
+        key: &'static str,
         /// Configured address.
         addr: SocketAddr,
         /// OS error.
@@ -48,6 +50,8 @@ pub enum StartError {
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    /// The `metrics.bind` listener, when configured.
+    metrics: Option<(SocketAddr, Server)>,
     state: web::Data<AppState>,
     config: Option<PathBuf>,
 }
@@ -179,16 +183,29 @@ impl Application {
     /// Load everything, then bind `server.bind` (port 0 picks a free port).
     pub fn build(settings: &Settings) -> Result<Application, StartError> {
         let state = web::Data::new(build_state(settings)?);
-        let bind = settings.server.bind;
-        let listener =
-            TcpListener::bind(bind).map_err(|source| StartError::Bind { addr: bind, source })?;
+        // Every address is bound before anything serves, so a taken port stops the start
+        // cleanly, naming its key.
+        let bind = |key: &'static str, addr: SocketAddr| {
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { key, addr, source })
+        };
+        let listener = bind("server.bind", settings.server.bind)?;
+        let metrics_listener = settings
+            .metrics_bind
+            .map(|addr| bind("metrics.bind", addr))
+            .transpose()?;
         let addr = listener.local_addr()?;
         let shared = state.clone();
+        let metrics_here = metrics_listener.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
                 .wrap(http::default_headers())
                 .configure(http::routes)
+                .configure(|cfg| {
+                    if metrics_here {
+                        http::metrics_route(cfg)
+                    }
+                })
         })
         .workers(settings.server.workers)
         .max_connections(settings.server.max_connections)
@@ -198,9 +215,33 @@ impl Application {
         .listen(listener)?
         .run();
         log::info!("listening on http://{addr}");
+        let metrics = match metrics_listener {
+            None => None,
+            Some(listener) => {
+                let metrics_addr = listener.local_addr()?;
+                let shared = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(shared.clone())
+                        .wrap(http::default_headers())
+                        .configure(http::metrics_only)
+                })
+                // Scrapes are rare and cheap: one thread, and no more connections than a few
+                // scrapers need.
+                .workers(1)
+                .max_connections(64)
+                .client_request_timeout(settings.server.request_head_timeout)
+                .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+                .listen(listener)?
+                .run();
+                log::info!("metrics on http://{metrics_addr}/metrics");
+                Some((metrics_addr, server))
+            }
+        };
         Ok(Application {
             addr,
             server,
+            metrics,
             state,
             config: None,
         })
@@ -209,6 +250,11 @@ impl Application {
     /// The bound address (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound `metrics.bind` address, when `/metrics` has its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The state the handlers share (tests read counters from it).
@@ -240,6 +286,20 @@ impl Application {
                 }
             });
         }
-        self.server.await
+        match self.metrics {
+            None => self.server.await,
+            Some((_, metrics)) => {
+                // Both listeners stop on SIGTERM; when the service stops for another reason
+                // (its handle), the metrics listener goes with it.
+                let metrics_handle = metrics.handle();
+                let service = async {
+                    let result = self.server.await;
+                    metrics_handle.stop(true).await;
+                    result
+                };
+                let (result, _) = tokio::join!(service, metrics);
+                result
+            }
+        }
     }
 }

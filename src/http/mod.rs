@@ -100,7 +100,7 @@ where
         }))
 }
 
-/// Register every route on an actix `App`.
+/// Register every route but `/metrics` on an actix `App` (see [`metrics_route`]).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/login")
@@ -119,9 +119,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ))
     .service(get_only("/healthz", healthz))
     .service(get_only("/readyz", readyz))
-    .service(get_only("/metrics", metrics))
     .service(get_only("/openapi.yaml", openapi))
     .default_service(web::to(not_found));
+}
+
+/// `GET /metrics`: on the service's own port, or alone on `metrics.bind`.
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_only("/metrics", metrics));
+}
+
+/// The whole `App` of the `metrics.bind` listener: `/metrics`, and 404 for everything else.
+pub fn metrics_only(cfg: &mut web::ServiceConfig) {
+    metrics_route(cfg);
+    cfg.default_service(web::to(not_found));
 }
 
 /// Answers are never cached unless a handler says otherwise (tokens must not sit in caches).

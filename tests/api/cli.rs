@@ -173,6 +173,23 @@ fn broken_config_stops_the_start_naming_the_key() {
         &[("WATCHWORD__PASSWORD__WORKERS", "5000")],
         "password.workers",
     );
+    assert_refuses(&[("WATCHWORD__METRICS__BIND", "9090")], "metrics.bind");
+    assert_refuses(
+        &[
+            ("WATCHWORD__SERVER__BIND", "127.0.0.1:18099"),
+            ("WATCHWORD__METRICS__BIND", "127.0.0.1:18099"),
+        ],
+        "metrics.bind: 127.0.0.1:18099 is server.bind too",
+    );
+    // A metrics port that is taken stops the start too, naming metrics.bind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_refuses(
+        &[(
+            "WATCHWORD__METRICS__BIND",
+            &taken.local_addr().unwrap().to_string(),
+        )],
+        "metrics.bind: cannot listen on",
+    );
     assert_refuses(&[("WATCHWORD__TOKEN__TLL", "30m")], "tll");
     assert_refuses(
         &[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")],

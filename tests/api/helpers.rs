@@ -101,6 +101,8 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
     /// The running app's shared state, for counters.
     pub state: actix_web::web::Data<watchword::http::AppState>,
+    /// `http://` + the `metrics.bind` listener's address, when configured.
+    pub metrics_base: Option<String>,
 }
 
 /// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
@@ -161,6 +163,7 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
     let app = Application::build(&settings).expect("app builds");
     let addr = app.addr();
     let state = app.state();
+    let metrics_base = app.metrics_addr().map(|a| format!("http://{a}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
@@ -168,6 +171,7 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
         client: reqwest::Client::new(),
         _dir: dir,
         state,
+        metrics_base,
     }
 }
 

@@ -460,6 +460,58 @@ fn metric(text: &str, name: &str) -> i64 {
         })
 }
 
+/// With `metrics.bind`, `/metrics` moves to its own listener: the public port answers 404 for
+/// it, and the metrics port serves nothing else.
+#[tokio::test]
+async fn metrics_bind_moves_metrics_off_the_public_port() {
+    let app = spawn_with(Spec {
+        config: "[metrics]\nbind = \"127.0.0.1:0\"\n".into(),
+        ..Spec::default()
+    })
+    .await;
+    let metrics = app.metrics_base.clone().expect("metrics listener");
+    assert_ne!(metrics, app.base);
+    app.token("user_test", PASSWORD).await;
+
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"status":"error","code":404,"message":"Not found."}"#
+    );
+    let res = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert_eq!(
+        metric(&text, r#"watchword_logins_total{outcome="ok"}"#),
+        1,
+        "the metrics listener reads the service's own counters: {text}"
+    );
+    for path in ["/login", "/verify", "/healthz", "/.well-known/jwks.json"] {
+        let res = app
+            .client
+            .get(format!("{metrics}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path} on the metrics port");
+    }
+    let res = app
+        .client
+        .post(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    // Without metrics.bind there is one listener, and /metrics is on it.
+    assert!(spawn_app().await.metrics_base.is_none());
+}
+
 /// Operators see attacks and overload: the counters move with right, wrong, throttled, bad
 /// and verified requests.
 #[tokio::test]
