@@ -596,3 +596,44 @@ async fn sigterm_drains_in_flight_logins_then_exits_zero() {
     let exit = server.child.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "{}", server.log.lock().unwrap());
 }
+
+/// `metrics.bind` in the real process: scrapes go to their own port, the public port has no
+/// `/metrics`, and SIGTERM stops both listeners and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_listener_serves_and_stops_with_the_process() {
+    let mut server = Running::start(&[("WATCHWORD__METRICS__BIND", "127.0.0.1:0".into())]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let log = server.log.lock().unwrap().clone();
+        if let Some(rest) = log.split("metrics on ").nth(1) {
+            break rest.lines().next().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no metrics listener: {log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let client = reqwest::Client::new();
+    let res = client.get(&metrics).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("watchword_keys 1"));
+    let res = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        client.get(&metrics).send().await.is_err(),
+        "metrics port still open"
+    );
+}
