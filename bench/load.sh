@@ -113,9 +113,14 @@ probe() { sed -n "s/^$1=//p" "$TMP/probe.txt"; }
 T_LIBRARY_US=$(probe t_library_us)
 T_VERIFY_LIB_US=$(probe t_verify_us)
 ARGON2_PARAMS=$(probe argon2_params)
-# probe_now KIND: t_argon2_ms or t_verify_us measured now, for the round that follows (the
-# server is idle meanwhile; about half a second).
-probe_now() { "${PROBE[@]}" --only "$1" 2>/dev/null | cut -d= -f2; }
+# probe_now KIND: t_argon2_ms or t_verify_us measured now, between two rounds (the server is
+# idle meanwhile; about half a second); a missing figure stops the run.
+probe_now() {
+  local t
+  t=$("${PROBE[@]}" --only "$1" 2>/dev/null | cut -d= -f2)
+  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/load.sh: the probe gave no $1 figure ('$t')" >&2; exit 1; }
+  echo "$t"
+}
 
 # --- wrk helpers -----------------------------------------------------------------------------
 # run_wrk NAME THREADS CONNS METHOD DELAY_MS PATH [wrk args...]: output kept in $TMP/NAME.
