@@ -372,6 +372,16 @@ fn at_most(key: &'static str, v: usize, max: usize, zero: &str) -> Result<usize,
     }
 }
 
+/// A thread count: at most [`MAX_THREADS`], 0 meaning one per CPU core.
+fn threads(key: &'static str, v: usize) -> Result<usize, ConfigError> {
+    Ok(
+        match at_most(key, v, MAX_THREADS, "0 = one per CPU core")? {
+            0 => cores(),
+            n => n,
+        },
+    )
+}
+
 fn non_empty_path(s: &str) -> Option<PathBuf> {
     let s = s.trim();
     (!s.is_empty()).then(|| PathBuf::from(s))
@@ -469,15 +479,7 @@ impl Raw {
                 format!("{e} (m_cost ≥ 8 × p_cost KiB, t_cost ≥ 1, 1 ≤ p_cost ≤ 16777215)"),
             )
         })?;
-        let workers = match at_most(
-            "password.workers",
-            p.workers,
-            MAX_THREADS,
-            "0 = one per CPU core",
-        )? {
-            0 => cores(),
-            n => n,
-        };
+        let workers = threads("password.workers", p.workers)?;
         let queue = match at_most(
             "password.queue",
             p.queue,
@@ -490,15 +492,7 @@ impl Raw {
         Ok(Settings {
             server: ServerSettings {
                 bind,
-                workers: match at_most(
-                    "server.workers",
-                    self.server.workers,
-                    MAX_THREADS,
-                    "0 = one per CPU core",
-                )? {
-                    0 => cores(),
-                    n => n,
-                },
+                workers: threads("server.workers", self.server.workers)?,
                 trusted_proxies,
                 max_connections: positive("server.max_connections", self.server.max_connections)?,
                 request_head_timeout: duration(
@@ -616,13 +610,6 @@ mod tests {
             (1024, 65536, 1024)
         );
         let s = validate_with("[password]\nworkers = 3").unwrap();
-        assert_eq!(s.throttle.ipv6_prefix, 64);
-        for bad in ["0", "31", "129"] {
-            let err = validate_with(&format!("[throttle]\nipv6_prefix = {bad}"))
-                .unwrap_err()
-                .to_string();
-            assert!(err.starts_with("throttle.ipv6_prefix: "), "{err}");
-        }
         assert_eq!((s.password.workers, s.password.queue), (3, 12));
         for (toml, key) in [
             ("[password]\nworkers = 1025", "password.workers"),
@@ -632,6 +619,17 @@ mod tests {
             let err = validate_with(toml).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{key}: ")), "{err}");
             assert!(err.contains("over the limit"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ipv6_prefix_is_a_network_length() {
+        assert_eq!(validate_with("").unwrap().throttle.ipv6_prefix, 64);
+        for bad in ["0", "31", "129"] {
+            let err = validate_with(&format!("[throttle]\nipv6_prefix = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("throttle.ipv6_prefix: "), "{err}");
         }
     }
 

@@ -180,7 +180,8 @@ impl Application {
         Ok(app)
     }
 
-    /// Load everything, then bind `server.bind` (port 0 picks a free port).
+    /// Load everything, then bind `server.bind` and, when set, `metrics.bind` (port 0 picks a
+    /// free port).
     pub fn build(settings: &Settings) -> Result<Application, StartError> {
         let state = web::Data::new(build_state(settings)?);
         // Every address is bound before anything serves, so a taken port stops the start
