@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use watchword::config::SigningAlgorithm;
-use watchword::envelope::Envelope;
-use watchword::Claims;
+use watchword_verify::envelope::Envelope;
+use watchword_verify::Claims;
 
 mod common;
 use common::Case;

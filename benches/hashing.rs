@@ -10,7 +10,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::{Argon2, Params};
 use criterion::{criterion_group, criterion_main, Criterion};
-use watchword::password::{hash_password, normalize, StoredHash};
+use watchword::login::password::{hash_password, normalize, StoredHash};
 
 /// The compiled-in defaults, read the way the service reads them.
 fn default_params() -> Params {

@@ -20,8 +20,8 @@ use std::time::Instant;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use watchword::config::SigningAlgorithm;
-use watchword::password::normalize;
-use watchword::verify::{Validation, Verifier};
+use watchword::login::password::normalize;
+use watchword_verify::{Validation, Verifier};
 
 mod common;
 use common::{Bare, Case};

@@ -101,7 +101,7 @@ pub struct Settings {
     /// `[password]`
     pub password: PasswordSettings,
     /// `[throttle]`
-    pub throttle: crate::throttle::ThrottleSettings,
+    pub throttle: crate::login::throttle::ThrottleSettings,
     /// `log.format`
     pub log_format: LogFormat,
     /// `[login]`
@@ -441,7 +441,7 @@ impl Raw {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let t = &self.throttle;
-        let throttle = crate::throttle::ThrottleSettings {
+        let throttle = crate::login::throttle::ThrottleSettings {
             enabled: t.enabled,
             window: duration("throttle.window", &t.window, secs(1), secs(24 * 3600))?,
             max_failures_per_user: positive(

@@ -1,31 +1,21 @@
-//! watchword: a stateless login service and the verifier its sibling services embed.
+//! watchword, the login service: `User-Name`/`Password` (or the seeds' other styles) in, a
+//! signed JWT out. Sibling services check those tokens with the `watchword-verify` crate,
+//! re-exported here as [`verify`], and never depend on this one.
 //!
-//! The library is split so that a service which only checks tokens pulls in no server code:
-//! with `default-features = false` only [`claims`] and [`verify`] are compiled (plus the
-//! `actix` extractor and `remote-jwks` fetching when those features are chosen).
+//! The rooms: [`http`] is the HTTP face (routes, request parsing, the one error → envelope
+//! mapping); [`login`] is the login path behind it (credentials, accounts, passwords, the
+//! hashing threads, the throttle); [`token`] signs what a login earns; [`config`],
+//! [`startup`], [`metrics`] and [`cli`] hold the service together.
 #![deny(missing_docs)]
 
-pub mod claims;
-pub mod envelope;
-pub mod verify;
-
-#[cfg(feature = "server")]
+pub mod cli;
 pub mod config;
-#[cfg(feature = "server")]
+pub mod error_chain;
 pub mod http;
-#[cfg(feature = "server")]
-pub mod issue;
-#[cfg(feature = "server")]
-pub mod keys;
-#[cfg(feature = "server")]
+pub mod login;
 pub mod metrics;
-#[cfg(feature = "server")]
-pub mod password;
-#[cfg(feature = "server")]
 pub mod startup;
-#[cfg(feature = "server")]
-pub mod throttle;
-#[cfg(feature = "server")]
-pub mod users;
+pub mod token;
 
-pub use claims::Claims;
+pub use watchword_verify as verify;
+pub use watchword_verify::{Claims, Envelope};

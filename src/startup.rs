@@ -10,11 +10,13 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState, Loaded};
-use crate::issue::Issuer;
-use crate::keys::{KeyError, SigningKey};
-use crate::password::{HashPool, StoredHash};
-use crate::users::{Users, UsersError};
-use crate::verify::{Validation, Verifier};
+use crate::login::hash_pool::HashPool;
+use crate::login::password::StoredHash;
+use crate::login::throttle::Throttle;
+use crate::login::users::{Users, UsersError};
+use crate::token::issuer::Issuer;
+use crate::token::signing_key::{generate_pem, SigningKey, SigningKeyError};
+use watchword_verify::{Validation, Verifier};
 
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +29,13 @@ pub enum StartError {
     Users(#[from] UsersError),
     /// The signing key is wrong.
     #[error(transparent)]
-    Key(#[from] KeyError),
+    Key(#[from] SigningKeyError),
     /// The service's own verifier could not take its keys (a bug, not an operator error).
-    #[error("building the verifier for /verify failed: {0}")]
-    Verifier(String),
+    #[error("building the verifier for /verify failed")]
+    Verifier(#[source] watchword_verify::KeyError),
+    /// The JWK Set to publish could not be serialized (a bug, not an operator error).
+    #[error("serializing the published JWK Set failed")]
+    Jwks(#[source] serde_json::Error),
     /// The address could not be bound.
     #[error("{key}: cannot listen on {addr}: {source}")]
     Bind {
@@ -63,8 +68,9 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
     let key = match &settings.keys.signing_key_file {
         Some(path) => SigningKey::from_file(path, alg)?,
         None => {
-            let pem = crate::keys::generate_pem(alg)?;
-            let key = SigningKey::from_bytes(pem.as_bytes(), alg).ok_or(KeyError::Generate)?;
+            let pem = generate_pem(alg)?;
+            let key =
+                SigningKey::from_bytes(pem.as_bytes(), alg).ok_or(SigningKeyError::Generate)?;
             log::warn!(
                 "keys.signing_key_file is not set: signing with an ephemeral {} key (kid {}). \
                  Its tokens die with this process and are not accepted by other replicas; \
@@ -79,7 +85,7 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
     for path in &settings.keys.verify_only_files {
         let other = SigningKey::from_file_any(path)?;
         if key.secret().is_some() || other.secret().is_some() {
-            return Err(KeyError::Wrong {
+            return Err(SigningKeyError::Wrong {
                 path: path.display().to_string(),
                 expected: "an asymmetric key: verify-only keys are published in the JWKS, which HS256 secrets never are".into(),
             }
@@ -108,14 +114,16 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
         audience: settings.token.audience.clone(),
         ..Validation::default()
     };
+    let jwks = serde_json::to_string(&published).map_err(StartError::Jwks)?;
     let verifier = match key.secret() {
         Some(secret) => Verifier::from_hs256_secret_with_kid(secret, &key.kid, validation),
-        None => Verifier::from_jwk_set(&published, validation),
+        None => Verifier::from_jwk_set(
+            &serde_json::to_value(&published).map_err(StartError::Jwks)?,
+            validation,
+        ),
     }
-    .map_err(|e| StartError::Verifier(e.to_string()))?;
-    let jwks =
-        serde_json::to_string(&published).map_err(|e| StartError::Verifier(e.to_string()))?;
-    let discovery = http::keys::discovery_document(&settings.token.issuer, alg.as_str());
+    .map_err(StartError::Verifier)?;
+    let discovery = http::well_known::discovery_document(&settings.token.issuer, alg.as_str());
     log::info!(
         "{} users; signing with {} key {}; {} keys published",
         users.len(),
@@ -146,7 +154,7 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         loaded,
         dummy,
         pool,
-        crate::throttle::Throttle::new(settings.throttle.clone()),
+        Throttle::new(settings.throttle.clone()),
         settings.server.trusted_proxies.clone(),
         settings.login.clone(),
     ))

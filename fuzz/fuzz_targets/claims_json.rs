@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use watchword::Claims;
+use watchword_verify::Claims;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(claims) = serde_json::from_slice::<Claims>(data) else { return };

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use watchword::http::login::{read_field, MAX_PASSWORD_BYTES};
+use watchword::http::login_request::read_field;
+use watchword::login::password::MAX_PASSWORD_BYTES;
 
 fuzz_target!(|data: &[u8]| {
     // First byte: how many values (0..=3); the rest is split on 0x00 (never valid in a real
@@ -18,9 +19,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(values.len(), 1, "accepted with {} values", values.len());
             assert!(!s.is_empty() && s.len() <= MAX_PASSWORD_BYTES);
             assert_eq!(s.as_bytes(), values[0]);
-            let n = watchword::password::normalize(s);
+            let n = watchword::login::password::normalize(s);
             // NFC is idempotent: hashing time and login time must agree.
-            assert_eq!(watchword::password::normalize(&n), n, "normalize is not idempotent");
+            assert_eq!(watchword::login::password::normalize(&n), n, "normalize is not idempotent");
         }
         Err(_) => assert!(
             values.len() != 1

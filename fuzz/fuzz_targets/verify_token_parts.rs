@@ -15,7 +15,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use watchword::verify::VerifyError;
+use watchword_verify::VerifyError;
 use watchword_fuzz::{ed25519_key_pair, ed25519_verifier, exercise_token, hs256_key, hs256_verifier};
 
 fuzz_target!(|data: &[u8]| {
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
 
 /// A correctly signed token may be refused for its size, its header or its claims, never
 /// with `BadSignature`; and when the signature check passes it returns the exact payload.
-fn check_signed(token: &str, verifier: &watchword::verify::Verifier, alg: &str) {
+fn check_signed(token: &str, verifier: &watchword_verify::Verifier, alg: &str) {
     match verifier.verify_signature_only(token) {
         Ok(payload) => {
             let segment = token.split('.').nth(1).unwrap_or_default();

@@ -9,7 +9,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use watchword::verify::{Validation, Verifier};
+use watchword_verify::{Validation, Verifier};
 
 /// RFC 8037 A.1 private key `d` (the 32-byte Ed25519 seed), base64url.
 pub const ED25519_SEED_B64: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
@@ -73,7 +73,7 @@ pub fn exercise_token(token: &str) {
 
 /// Everything for one raw `Authorization` header value.
 pub fn exercise_authorization(value: &[u8]) {
-    let parsed = watchword::verify::token_from_authorization(value);
+    let parsed = watchword_verify::token_from_authorization(value);
     // Documented contract: the token is a non-empty, ASCII substring of the value.
     if let Ok(token) = parsed {
         assert!(!token.is_empty() && token.is_ascii(), "token_from_authorization returned {token:?}");

@@ -7,40 +7,15 @@ use std::time::Instant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::credentials::{extract, Secret};
-use super::error::ApiError;
-use super::AppState;
-use crate::envelope::Envelope;
-use crate::issue::Scope;
-
-/// Longest password accepted (bytes). argon2 would take far more, but nobody types 1 KiB and
-/// hashing megabytes per attempt would be a denial of service.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-
-/// Header names of the seed's login API.
-pub const USER_NAME: &str = "User-Name";
-/// See [`USER_NAME`].
-pub const PASSWORD: &str = "Password";
-
-/// The checks of one credential field over all the values a request carried for it: exactly
-/// one, non-empty, at most `max` bytes, UTF-8. Separate from actix types so it can be fuzzed.
-pub fn read_field<'a>(
-    mut values: impl Iterator<Item = &'a [u8]>,
-    name: &'static str,
-    max: usize,
-) -> Result<&'a str, ApiError> {
-    let bytes = values.next().ok_or(ApiError::MissingField(name))?;
-    if values.next().is_some() {
-        return Err(ApiError::RepeatedField(name));
-    }
-    if bytes.is_empty() {
-        return Err(ApiError::EmptyField(name));
-    }
-    if bytes.len() > max {
-        return Err(ApiError::FieldTooLong(name, max));
-    }
-    std::str::from_utf8(bytes).map_err(|_| ApiError::FieldNotUtf8(name))
-}
+use super::api_error::{ApiError, InternalError};
+use super::client_address::client_ip;
+use super::login_request::extract;
+use super::state::AppState;
+use crate::login::credentials::{Credentials, Secret};
+use crate::login::hash_pool::PoolError;
+use crate::login::users::User;
+use crate::token::issuer::Scope;
+use watchword_verify::Envelope;
 
 /// `GET|POST /login`.
 pub async fn login(
@@ -51,10 +26,10 @@ pub async fn login(
     let started = Instant::now();
     let client = req
         .peer_addr()
-        .map(|peer| super::client::client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
+        .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
     let result = match client {
         Some(ip) => attempt(&req, payload, &state, ip).await,
-        None => Err((None, ApiError::Internal("no peer address".into()))),
+        None => Err((None, ApiError::Internal(InternalError::NoPeerAddress))),
     };
     let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     let secs = started.elapsed().as_secs_f64();
@@ -85,7 +60,7 @@ pub async fn login(
 }
 
 /// (user name, token, its lifetime in seconds), or the name if it was read and the error.
-type Outcome = Result<(String, String, u64), (Option<String>, ApiError)>;
+type AttemptResult = Result<(String, String, u64), (Option<String>, ApiError)>;
 
 /// The body, up to `max` bytes: a larger one is refused before it is all read.
 async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
@@ -101,7 +76,7 @@ async fn attempt(
     payload: web::Payload,
     state: &AppState,
     client: IpAddr,
-) -> Outcome {
+) -> AttemptResult {
     let body = read_body(payload, state.login.max_body_bytes)
         .await
         .map_err(|e| (None, e))?;
@@ -139,8 +114,8 @@ async fn attempt(
     let hash = account.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
     let matched = state.pool.verify(secret, hash).await.map_err(|e| {
         fail(match e {
-            crate::password::PoolError::Busy => ApiError::Busy,
-            other => ApiError::Internal(other.to_string()),
+            PoolError::Busy => ApiError::Busy,
+            other => ApiError::Internal(InternalError::Pool(other)),
         })
     })?;
     // Membership is checked after the hash, so its answer time says nothing either.
@@ -159,12 +134,12 @@ async fn attempt(
     let token = loaded
         .issuer
         .issue(user, &scope)
-        .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+        .map_err(|e| fail(ApiError::Internal(InternalError::Issue(e))))?;
     Ok((name, token, loaded.issuer.ttl_secs(user)))
 }
 
 /// A named organisation must be one of the account's; a named unit one of its units.
-fn in_scope(user: &crate::users::User, creds: &super::credentials::Credentials) -> bool {
+fn in_scope(user: &User, creds: &Credentials) -> bool {
     let org_ok = creds
         .organisation
         .as_ref()

@@ -1,90 +1,19 @@
 //! The HTTP face of the service: shared state, routes, and one file per endpoint group.
 
-pub mod client;
-pub mod credentials;
-pub mod error;
-pub mod keys;
+pub mod api_error;
+pub mod client_address;
 pub mod login;
+pub mod login_request;
+pub mod state;
 pub mod verify;
-
-use std::sync::{Arc, RwLock};
+pub mod well_known;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse, ResponseError};
 
-use crate::issue::Issuer;
-use crate::password::{HashPool, StoredHash};
-use crate::users::Users;
-use crate::verify::Verifier;
-use error::ApiError;
-
-/// What SIGHUP reloads: the users and the keys, swapped as one unit so that a request never
-/// sees new users with old keys or the reverse.
-pub struct Loaded {
-    /// Accounts.
-    pub users: Users,
-    /// Signs tokens with the active key.
-    pub issuer: Issuer,
-    /// Checks tokens for `/verify`, with exactly the keys this service publishes.
-    pub verifier: Verifier,
-    /// `/.well-known/jwks.json`, serialized once.
-    pub jwks: String,
-    /// `/.well-known/openid-configuration`, serialized once.
-    pub discovery: String,
-}
-
-/// Everything a request handler needs.
-pub struct AppState {
-    /// Users and keys; a request takes one snapshot and keeps it to the end, so a reload
-    /// never changes the ground under an in-flight login.
-    loaded: RwLock<Arc<Loaded>>,
-    /// Checked instead of a real hash for unknown and disabled users.
-    pub dummy: Arc<StoredHash>,
-    /// The argon2 threads.
-    pub pool: HashPool,
-    /// Failed-login counters.
-    pub throttle: crate::throttle::Throttle,
-    /// `server.trusted_proxies`.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `[login]`.
-    pub login: crate::config::LoginSettings,
-    /// Prometheus metrics.
-    pub metrics: crate::metrics::Metrics,
-}
-
-impl AppState {
-    /// Shared state around the first `loaded` users and keys.
-    pub fn new(
-        loaded: Loaded,
-        dummy: Arc<StoredHash>,
-        pool: HashPool,
-        throttle: crate::throttle::Throttle,
-        trusted_proxies: Vec<ipnet::IpNet>,
-        login: crate::config::LoginSettings,
-    ) -> AppState {
-        AppState {
-            loaded: RwLock::new(Arc::new(loaded)),
-            dummy,
-            pool,
-            throttle,
-            trusted_proxies,
-            login,
-            metrics: crate::metrics::Metrics::new(),
-        }
-    }
-
-    /// The current users and keys.
-    pub fn loaded(&self) -> Arc<Loaded> {
-        // A poisoned lock still holds a complete snapshot (replace is a single assignment).
-        Arc::clone(&self.loaded.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Swap in newly loaded users and keys; requests already running keep their snapshot.
-    pub fn replace(&self, new: Loaded) {
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-    }
-}
+use api_error::ApiError;
+pub use state::{AppState, Loaded};
 
 /// A resource answering `GET` only, with the 405 envelope (and `Allow`) for other methods.
 fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
@@ -112,10 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
-    .service(get_only("/.well-known/jwks.json", keys::jwks))
+    .service(get_only("/.well-known/jwks.json", well_known::jwks))
     .service(get_only(
         "/.well-known/openid-configuration",
-        keys::discovery,
+        well_known::discovery,
     ))
     .service(get_only("/healthz", healthz))
     .service(get_only("/readyz", readyz))

@@ -3,10 +3,9 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::error::ApiError;
-use super::AppState;
-use crate::envelope::{Envelope, Status};
-use crate::verify::VerifyError;
+use super::api_error::ApiError;
+use super::state::AppState;
+use watchword_verify::{Envelope, Status, VerifyError};
 
 /// Any method: proxies forward the original request's method. 200 with `X-Auth-User` and
 /// `X-Auth-Roles` for a valid `Authorization: Bearer|Token <t>`, 401 otherwise.

@@ -7,7 +7,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use watchword::verify::{Validation, Verifier};
+use watchword_verify::{Validation, Verifier};
 
 use crate::helpers::*;
 
@@ -30,7 +30,7 @@ const ISSUER: &str = "https://login.test";
 const AUDIENCE: &str = "billing";
 
 async fn target(alg: &'static str) -> Target {
-    let pem_text = watchword::keys::generate_pem(alg.parse().unwrap()).unwrap();
+    let pem_text = watchword::token::signing_key::generate_pem(alg.parse().unwrap()).unwrap();
     let der = pem::parse(&pem_text).unwrap().into_contents();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");

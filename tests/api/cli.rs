@@ -2,7 +2,7 @@
 //! and what the service writes to its log.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -210,7 +210,7 @@ fn broken_config_stops_the_start_naming_the_key() {
     let key = dir.path().join("ed.pem");
     std::fs::write(
         &key,
-        watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+        watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
     )
     .unwrap();
     assert_refuses(
@@ -224,7 +224,7 @@ fn broken_config_stops_the_start_naming_the_key() {
 
 /// The binary serving on a free port, with its stderr collected.
 pub struct Running {
-    pub child: Child,
+    pub child: KillOnDrop,
     pub base: String,
     pub log: Arc<Mutex<String>>,
 }
@@ -240,12 +240,13 @@ impl Running {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            cmd.arg("serve")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -267,10 +268,7 @@ impl Running {
         });
         let base = rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("server did not start: {}", log.lock().unwrap())
-            });
+            .unwrap_or_else(|_| panic!("server did not start: {}", log.lock().unwrap()));
         Running { child, base, log }
     }
 
@@ -294,7 +292,7 @@ async fn readme_run_command_defaults_serve_the_demo_user_with_a_warning() {
     cmd.env_remove("WATCHWORD_CONFIG")
         .env_remove("RUST_LOG")
         .env("WATCHWORD__SERVER__BIND", "127.0.0.1:0");
-    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = KillOnDrop(cmd.stderr(Stdio::piped()).spawn().unwrap());
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = String::new();
@@ -452,7 +450,7 @@ async fn runs_like_the_image_from_an_empty_directory() {
     let key = mounted.path().join("key.pem");
     std::fs::write(
         &key,
-        watchword::keys::generate_pem("ES256".parse().unwrap()).unwrap(),
+        watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
     )
     .unwrap();
     let users = mounted.path().join("users.toml");
@@ -490,7 +488,7 @@ async fn runs_like_the_image_from_an_empty_directory() {
     for (k, v) in &env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = KillOnDrop(cmd.stderr(Stdio::piped()).spawn().unwrap());
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("server started").unwrap();
@@ -556,7 +554,7 @@ async fn readyz_answers_when_keys_and_users_are_loaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_logins_then_exits_zero() {
     let params = argon2::Params::new(64 * 1024, 8, 1, None).unwrap();
-    let hash = watchword::password::hash_password(PASSWORD, &params).unwrap();
+    let hash = watchword::login::password::hash_password(PASSWORD, &params).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     std::fs::write(

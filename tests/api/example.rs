@@ -1,4 +1,4 @@
-//! `examples/sibling_service.rs`, driven as a real process against a real login service.
+//! `verify/examples/sibling_service.rs`, driven as a real process against a real login service.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,17 +18,19 @@ async fn sibling_service_accepts_only_valid_tokens() {
         .join("examples/sibling_service");
     assert!(
         example.exists(),
-        "{} is missing: `cargo test --all-features` builds the examples before running tests",
+        "{} is missing: `cargo test --workspace --all-features` builds the verify crate's examples before running tests",
         example.display()
     );
     let app = spawn_with(Spec::self_issued()).await;
-    let mut child = Command::new(&example)
-        .env("WATCHWORD_URL", &app.base)
-        .env("SIBLING_BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(&example)
+            .env("WATCHWORD_URL", &app.base)
+            .env("SIBLING_BIND", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let sibling = loop {
         let line = lines.next().expect("example printed its address").unwrap();

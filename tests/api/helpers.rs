@@ -15,7 +15,7 @@ pub fn cheap_params() -> argon2::Params {
 }
 
 pub fn hash(password: &str) -> String {
-    watchword::password::hash_password(password, &cheap_params()).unwrap()
+    watchword::login::password::hash_password(password, &cheap_params()).unwrap()
 }
 
 /// Users every test server knows.
@@ -235,4 +235,30 @@ pub fn creds(user: &str, password: &str) -> HeaderMap {
 /// Status and body bytes, for byte-identical comparisons.
 pub async fn status_body(res: reqwest::Response) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// A child process that is killed and reaped when dropped, also when a test panics, so a
+/// failed test never leaves a server running after the suite.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Both are no-ops for a child that was already waited for (std never signals a
+        // reaped pid).
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -8,7 +8,7 @@ use crate::helpers::*;
 /// One hashing thread, one queue place, and a hash that takes a noticeable while.
 fn busy_spec() -> Spec {
     let params = argon2::Params::new(32 * 1024, 4, 1, None).unwrap();
-    let hash = watchword::password::hash_password(PASSWORD, &params).unwrap();
+    let hash = watchword::login::password::hash_password(PASSWORD, &params).unwrap();
     Spec {
         users: format!("[[users]]\nname = \"user_test\"\npassword_hash = \"{hash}\"\n"),
         config: "[server]\nworkers = 2\n[password]\nm_cost = 32768\nt_cost = 4\nworkers = 1\nqueue = 1\n\

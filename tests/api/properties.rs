@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
-use watchword::claims::{Claims, RESERVED_CLAIMS};
-use watchword::envelope::Envelope;
-use watchword::verify::{Validation, Verifier};
+use watchword_verify::claims::{Claims, RESERVED_CLAIMS};
+use watchword_verify::envelope::Envelope;
+use watchword_verify::{Validation, Verifier};
 
 use crate::helpers::*;
 
@@ -83,12 +83,13 @@ proptest! {
     }
 }
 
-fn issuer_and_verifier() -> &'static (watchword::issue::Issuer, Verifier) {
-    static PAIR: OnceLock<(watchword::issue::Issuer, Verifier)> = OnceLock::new();
+fn issuer_and_verifier() -> &'static (watchword::token::issuer::Issuer, Verifier) {
+    static PAIR: OnceLock<(watchword::token::issuer::Issuer, Verifier)> = OnceLock::new();
     PAIR.get_or_init(|| {
         let alg = "ES256".parse().unwrap();
-        let pem = watchword::keys::generate_pem(alg).unwrap();
-        let key = watchword::keys::SigningKey::from_bytes(pem.as_bytes(), alg).unwrap();
+        let pem = watchword::token::signing_key::generate_pem(alg).unwrap();
+        let key =
+            watchword::token::signing_key::SigningKey::from_bytes(pem.as_bytes(), alg).unwrap();
         let settings = watchword::config::TokenSettings {
             issuer: "https://login.test".into(),
             audience: vec!["a".into()],
@@ -96,8 +97,15 @@ fn issuer_and_verifier() -> &'static (watchword::issue::Issuer, Verifier) {
             ttl: std::time::Duration::from_secs(600),
             service_ttl: std::time::Duration::from_secs(600),
         };
-        let verifier = Verifier::from_jwk_set(&key.jwk_set(), Validation::default()).unwrap();
-        (watchword::issue::Issuer::new(key, &settings), verifier)
+        let verifier = Verifier::from_jwk_set(
+            &serde_json::to_value(key.jwk_set()).unwrap(),
+            Validation::default(),
+        )
+        .unwrap();
+        (
+            watchword::token::issuer::Issuer::new(key, &settings),
+            verifier,
+        )
     })
 }
 

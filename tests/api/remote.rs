@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use watchword::verify::{RemoteOptions, Validation, Verifier, VerifyError};
+use watchword_verify::{RemoteOptions, Validation, Verifier, VerifyError};
 
 use crate::cli::Running;
 use crate::helpers::*;
@@ -58,7 +58,7 @@ async fn remote_keys_follow_the_issuer_and_survive_its_absence() {
     for k in [&key_a, &key_b] {
         std::fs::write(
             k,
-            watchword::keys::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+            watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
         )
         .unwrap();
     }

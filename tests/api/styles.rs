@@ -352,7 +352,7 @@ async fn service_accounts_get_service_tokens_with_their_own_ttl() {
         .text()
         .await
         .unwrap();
-    let verifier = watchword::verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap();
+    let verifier = watchword_verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap();
     let claims = verifier.verify(&token).unwrap();
     assert_eq!(claims.sub, "billing-batch");
     assert_eq!(claims.extra["kind"], "service");
@@ -453,7 +453,7 @@ async fn every_style_is_throttled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_guard_in_a_sibling_service() {
     use actix_web::{get, web, App, HttpServer};
-    use watchword::verify::actix::{AuthError, Authenticated};
+    use watchword_verify::actix::{AuthError, Authenticated};
 
     #[get("/users")]
     async fn users(auth: Authenticated) -> Result<String, AuthError> {
@@ -469,7 +469,7 @@ async fn permission_guard_in_a_sibling_service() {
         .await
         .unwrap();
     let verifier = web::Data::new(
-        watchword::verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap(),
+        watchword_verify::Verifier::from_jwks_json(&jwks, Default::default()).unwrap(),
     );
     let server = HttpServer::new(move || App::new().app_data(verifier.clone()).service(users))
         .workers(1)

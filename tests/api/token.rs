@@ -80,7 +80,7 @@ async fn app_with_key(alg: &str) -> TestApp {
 
 /// A server signing with a fresh `alg` key, and that key's file contents.
 async fn app_and_key(alg: &str) -> (TestApp, String) {
-    let pem = watchword::keys::generate_pem(alg.parse().unwrap()).unwrap();
+    let pem = watchword::token::signing_key::generate_pem(alg.parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
     std::fs::write(&key, &pem).unwrap();
@@ -196,7 +196,7 @@ async fn verify_endpoint_accepts_fresh_tokens_and_rejects_tampered_ones() {
 
 #[tokio::test]
 async fn round_trip_login_then_verify_for_every_algorithm() {
-    use watchword::verify::{Validation, Verifier};
+    use watchword_verify::{Validation, Verifier};
     for alg in ["EdDSA", "ES256", "RS256", "HS256"] {
         let (app, key) = app_and_key(alg).await;
         let token = app.token("user_test", PASSWORD).await;

@@ -1,0 +1,174 @@
+//! Every error answer of the service, and the one place that turns it into HTTP.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error_chain::error_chain;
+use crate::login::hash_pool::PoolError;
+use crate::token::issuer::IssueError;
+use watchword_verify::{Envelope, VerifyError};
+
+/// What went wrong inside the service: logged with its causes, never shown to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// actix gave the request no peer address (never expected on TCP).
+    #[error("the connection has no peer address")]
+    NoPeerAddress,
+    /// The hashing pool failed otherwise than by being full.
+    #[error("password check failed")]
+    Pool(#[source] PoolError),
+    /// A token could not be signed with a key that passed loading.
+    #[error("token signing failed")]
+    Issue(#[source] IssueError),
+}
+
+/// What went wrong with a request. The `Display` text is the `message` the client sees, so it
+/// never carries internals; [`ApiError::Internal`] keeps its detail for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A required header is absent (seed: code 402).
+    #[error("Required field {0} is not specified.")]
+    MissingField(&'static str),
+    /// A required header is present but empty (seed: code 402).
+    #[error("Required field {0} is empty.")]
+    EmptyField(&'static str),
+    /// The same header twice: which one would count is ambiguous, so neither does.
+    #[error("Field {0} is given more than once.")]
+    RepeatedField(&'static str),
+    /// Over the field's limit; refused before any hashing.
+    #[error("Field {0} is longer than {1} bytes.")]
+    FieldTooLong(&'static str, usize),
+    /// Header bytes that are not UTF-8.
+    #[error("Field {0} is not valid UTF-8.")]
+    FieldNotUtf8(&'static str),
+    /// Credentials in more than one place (headers, Basic, body; user and service).
+    #[error("Credentials given twice.")]
+    CredentialsTwice,
+    /// A body that is not JSON, or not an object of string fields.
+    #[error("Body is not a JSON object with string fields.")]
+    BadBody,
+    /// A body over `login.max_body_bytes`.
+    #[error("Body is larger than {0} bytes.")]
+    BodyTooLarge(usize),
+    /// A body in another format than JSON.
+    #[error("Unsupported content type; send application/json.")]
+    UnsupportedContentType,
+    /// `Authorization: Basic` that is not base64 of `user:password`.
+    #[error("Field Authorization is not valid Basic credentials.")]
+    BadBasic,
+    /// Unknown user, wrong password or disabled user: one answer for all three.
+    #[error("Invalid user name or password.")]
+    BadCredentials,
+    /// Too many recent failures for this user name and address, or this address.
+    #[error("Too many failed attempts. Try again in {0} seconds.")]
+    Throttled(u64),
+    /// The hashing queue is full (load shedding).
+    #[error("Service busy, try again.")]
+    Busy,
+    /// No `Authorization` token on `/verify`.
+    #[error("Missing token.")]
+    MissingToken,
+    /// The token did not verify.
+    #[error("Invalid token: {0}.")]
+    InvalidToken(VerifyError),
+    /// Unknown route.
+    #[error("Not found.")]
+    NotFound,
+    /// Known route, wrong method; carries the `Allow` header value.
+    #[error("Method not allowed.")]
+    MethodNotAllowed(&'static str),
+    /// Anything unexpected; the cause goes to the log, the client sees "Internal error.".
+    #[error("Internal error.")]
+    Internal(#[source] InternalError),
+}
+
+impl ApiError {
+    /// The envelope's `code`: the seed's API code, which differs from the HTTP status for a
+    /// missing or empty field (HTTP 400, code 402).
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::MissingField(_) | ApiError::EmptyField(_) => 402,
+            other => other.status_code().as_u16(),
+        }
+    }
+
+    /// Short outcome name for logs and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::Busy => "shed",
+            ApiError::Throttled(_) => "throttled",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::InvalidToken(e) => e.reason(),
+            ApiError::MissingToken => "missing_token",
+            _ => "bad_request",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingField(_)
+            | ApiError::EmptyField(_)
+            | ApiError::RepeatedField(_)
+            | ApiError::FieldTooLong(..)
+            | ApiError::FieldNotUtf8(_)
+            | ApiError::CredentialsTwice
+            | ApiError::BadBody
+            | ApiError::BodyTooLarge(_)
+            | ApiError::BadBasic => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadCredentials | ApiError::MissingToken | ApiError::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            log::error!("internal error: {}", error_chain(cause));
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            ApiError::Busy => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::Throttled(secs) => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            // RFC 9110 wants a challenge with every 401; Basic is one of the ways /login takes.
+            ApiError::BadCredentials => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="watchword", charset="UTF-8""#),
+                ));
+            }
+            ApiError::MissingToken => {
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::InvalidToken(e) => {
+                let v = format!(
+                    r#"Bearer error="invalid_token", error_description="{}""#,
+                    e.reason()
+                );
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    res.insert_header((header::WWW_AUTHENTICATE, v));
+                }
+            }
+            _ => {}
+        }
+        res.content_type("application/json")
+            .body(Envelope::error(self.code(), self.to_string()).to_json())
+    }
+}

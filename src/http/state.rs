@@ -1,0 +1,80 @@
+//! What every request handler shares: the loaded users and keys (swapped whole by SIGHUP),
+//! the hashing pool, the throttle and the metrics.
+
+use std::sync::{Arc, RwLock};
+
+use crate::config::LoginSettings;
+use crate::login::hash_pool::HashPool;
+use crate::login::password::StoredHash;
+use crate::login::throttle::Throttle;
+use crate::login::users::Users;
+use crate::metrics::Metrics;
+use crate::token::issuer::Issuer;
+use watchword_verify::Verifier;
+
+/// What SIGHUP reloads: the users and the keys, swapped as one unit so that a request never
+/// sees new users with old keys or the reverse.
+pub struct Loaded {
+    /// Accounts.
+    pub users: Users,
+    /// Signs tokens with the active key.
+    pub issuer: Issuer,
+    /// Checks tokens for `/verify`, with exactly the keys this service publishes.
+    pub verifier: Verifier,
+    /// `/.well-known/jwks.json`, serialized once.
+    pub jwks: String,
+    /// `/.well-known/openid-configuration`, serialized once.
+    pub discovery: String,
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// Users and keys; a request takes one snapshot and keeps it to the end, so a reload
+    /// never changes the ground under an in-flight login.
+    loaded: RwLock<Arc<Loaded>>,
+    /// Checked instead of a real hash for unknown and disabled users.
+    pub dummy: Arc<StoredHash>,
+    /// The argon2 threads.
+    pub pool: HashPool,
+    /// Failed-login counters.
+    pub throttle: Throttle,
+    /// `server.trusted_proxies`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[login]`.
+    pub login: LoginSettings,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Shared state around the first `loaded` users and keys.
+    pub fn new(
+        loaded: Loaded,
+        dummy: Arc<StoredHash>,
+        pool: HashPool,
+        throttle: Throttle,
+        trusted_proxies: Vec<ipnet::IpNet>,
+        login: LoginSettings,
+    ) -> AppState {
+        AppState {
+            loaded: RwLock::new(Arc::new(loaded)),
+            dummy,
+            pool,
+            throttle,
+            trusted_proxies,
+            login,
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// The current users and keys.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        // A poisoned lock still holds a complete snapshot (replace is a single assignment).
+        Arc::clone(&self.loaded.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Swap in newly loaded users and keys; requests already running keep their snapshot.
+    pub fn replace(&self, new: Loaded) {
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
+}

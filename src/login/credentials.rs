@@ -1,0 +1,74 @@
+//! Who is logging in and with what: the checked result of a login request, whatever style it
+//! came in. The password halves are [`SecretString`]s: `{:?}` prints `[REDACTED]`, and the
+//! memory is wiped when the request is done.
+
+use secrecy::SecretString;
+
+/// The secret half of a login.
+#[derive(Debug)]
+pub enum Secret {
+    /// A person: user name and password.
+    User {
+        /// `sub` of the token.
+        name: String,
+        /// Never logged, never printed.
+        password: SecretString,
+    },
+    /// A service account: access token identifier and pass code.
+    Service {
+        /// `sub` of the token.
+        identifier: String,
+        /// Never logged, never printed.
+        pass_code: SecretString,
+    },
+}
+
+/// A complete, checked login request.
+#[derive(Debug)]
+pub struct Credentials {
+    /// Who and with what.
+    pub secret: Secret,
+    /// Seed 003's organisation, when given.
+    pub organisation: Option<String>,
+    /// Seed 003's unit, when given.
+    pub unit: Option<String>,
+}
+
+impl Credentials {
+    /// The account name as the client gave it (for logs and the throttle).
+    pub fn name(&self) -> &str {
+        match &self.secret {
+            Secret::User { name, .. } => name,
+            Secret::Service { identifier, .. } => identifier,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let user = Credentials {
+            secret: Secret::User {
+                name: "alice".into(),
+                password: SecretString::from("hunter2-correct-horse"),
+            },
+            organisation: Some("acme".into()),
+            unit: None,
+        };
+        let service = Credentials {
+            secret: Secret::Service {
+                identifier: "svc".into(),
+                pass_code: SecretString::from("pass-code-31337"),
+            },
+            organisation: None,
+            unit: None,
+        };
+        let shown = format!("{user:?} {service:?} {user:#?}");
+        assert!(shown.contains("alice") && shown.contains("svc"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("31337"), "{shown}");
+    }
+}

@@ -1,0 +1,202 @@
+//! The bounded pool that verifies passwords off the async workers.
+//!
+//! A login costs one argon2 verification by design (~20 ms and 19 MiB at the OWASP
+//! parameters). Running that on actix's workers would stall every other request, and an
+//! unbounded blocking pool lets memory grow with the number of waiting logins. So the pool
+//! has a fixed number of threads, each reusing its own argon2 memory, and a bounded queue:
+//! when the queue is full a login is turned away at once ([`PoolError::Busy`] → 503).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use argon2::Block;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::password::{normalize, StoredHash};
+
+/// Why the pool could not check a password.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PoolError {
+    /// Every thread is busy and the queue is full: shed the login rather than queue it.
+    #[error("password hashing queue is full")]
+    Busy,
+    /// A hashing thread is gone (it panicked); should never happen.
+    #[error("password hashing thread stopped")]
+    Stopped,
+}
+
+struct Job {
+    /// Normalised; wiped when the job is dropped.
+    password: SecretString,
+    hash: Arc<StoredHash>,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// A fixed set of hashing threads with a bounded queue; cheap to clone.
+#[derive(Clone)]
+pub struct HashPool {
+    tx: SyncSender<Job>,
+    queued: Arc<AtomicUsize>,
+    sent: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+    workers: usize,
+}
+
+impl HashPool {
+    /// Start `workers` threads and a queue of `queue` waiting jobs.
+    pub fn start(workers: usize, queue: usize) -> std::io::Result<HashPool> {
+        let (tx, rx) = sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicU64::new(0));
+        for i in 0..workers.max(1) {
+            let (rx, queued, done) = (Arc::clone(&rx), Arc::clone(&queued), Arc::clone(&done));
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || worker(&rx, &queued, &done))?;
+        }
+        Ok(HashPool {
+            tx,
+            queued,
+            sent: Arc::new(AtomicU64::new(0)),
+            done,
+            workers: workers.max(1),
+        })
+    }
+
+    /// Verify `password` (NFC-normalised here) against `hash` on a hashing thread.
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        hash: Arc<StoredHash>,
+    ) -> Result<bool, PoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            password: SecretString::from(normalize(password.expose_secret())),
+            hash,
+            reply,
+        };
+        // Counted before sending so a fast worker can never finish a job not yet counted.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(job) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.sent.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                TrySendError::Full(_) => PoolError::Busy,
+                TrySendError::Disconnected(_) => PoolError::Stopped,
+            });
+        }
+        answer.await.map_err(|_| PoolError::Stopped)
+    }
+
+    /// Logins waiting for a hashing thread right now (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// argon2 verifications completed since start: lets tests and metrics prove that a
+    /// refused request cost no hashing.
+    pub fn verifications(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Jobs sent to the pool and not finished yet: queued plus being hashed.
+    pub fn in_flight(&self) -> u64 {
+        let done = self.done.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
+    /// Number of hashing threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+}
+
+/// Nice value of the hashing threads (Linux): request handling runs at nice 0 and preempts them.
+///
+/// Why: a login saturates a core for ~20 ms by design, and with as many hashing threads as
+/// cores, actix's workers compete with them for CPU on equal terms. The scheduler then lets a
+/// `/verify` or `/healthz` request wait behind a hashing slice, and their p99 grows from well
+/// under a millisecond to several milliseconds. At nice 10 a hashing thread weighs about a
+/// tenth of a request thread, so cheap requests run at once while the hashing threads still
+/// take every cycle the request threads leave idle: login throughput stays at the argon2 limit
+/// (measured in BENCHMARKS.md). Raising one's own nice value needs no privilege.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: libc::c_int = 10;
+
+/// Lower the calling thread's priority to [`HASHING_NICE`]; Linux applies nice per thread.
+/// Elsewhere (and if the call fails) the thread keeps the normal priority: slower cheap
+/// requests under login load, nothing worse.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take plain integers, touch no memory of ours and
+        // only change this thread's scheduling priority.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICE)
+        };
+        if rc != 0 {
+            log::debug!(
+                "could not lower the hashing thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+fn worker(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, done: &AtomicU64) {
+    lower_priority();
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let Ok(rx) = rx.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return, // every sender dropped: the service is shutting down
+            }
+        };
+        queued.fetch_sub(1, Ordering::Relaxed);
+        let ok = job
+            .hash
+            .verify_with(job.password.expose_secret().as_bytes(), &mut memory);
+        // Counted once the hash is done (not when the reply is read), so `in_progress()` is
+        // exact: picked up by a thread and not yet finished.
+        done.fetch_add(1, Ordering::Relaxed);
+        let _ = job.reply.send(ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::Params;
+
+    #[tokio::test]
+    async fn full_queue_sheds() {
+        let pool = HashPool::start(1, 1).unwrap();
+        let slow = Arc::new(StoredHash::dummy(
+            &Params::new(64 * 1024, 3, 1, None).unwrap(),
+        ));
+        let mut pending = Vec::new();
+        for _ in 0..4 {
+            let (p, h) = (pool.clone(), Arc::clone(&slow));
+            pending.push(tokio::spawn(async move { p.verify(&"x".into(), h).await }));
+        }
+        let results: Vec<_> = futures_join(pending).await;
+        assert!(results.contains(&Err(PoolError::Busy)), "{results:?}");
+        assert!(results.contains(&Ok(false)));
+    }
+
+    async fn futures_join(
+        handles: Vec<tokio::task::JoinHandle<Result<bool, PoolError>>>,
+    ) -> Vec<Result<bool, PoolError>> {
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+}

@@ -1,0 +1,9 @@
+//! The login path, apart from HTTP: who is logging in ([`credentials`]), the accounts they
+//! are checked against ([`users`]), the password rules and hashes ([`password`]), the
+//! threads that run argon2 ([`hash_pool`]) and the brute-force limits ([`throttle`]).
+
+pub mod credentials;
+pub mod hash_pool;
+pub mod password;
+pub mod throttle;
+pub mod users;

@@ -1,0 +1,190 @@
+//! Passwords: the limits a password must keep, NFC normalisation, argon2id hashing, and the
+//! stored hash a login is checked against. The checks run on the threads of
+//! [`hash_pool`](super::hash_pool), never on the async workers.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest password (or pass code) accepted, in bytes. argon2 would take far more, but nobody
+/// types 1 KiB and hashing megabytes per attempt would be a denial of service.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Hashes whose memory cost is above this are refused when the users file is loaded: one
+/// such hash would make every hashing thread hold that much memory for good.
+pub const MAX_M_COST_KIB: u32 = 1024 * 1024;
+
+/// Normalise a password to NFC, at hashing time and at login, so that "é" typed as one code
+/// point or as "e" + combining accent is the same password.
+pub fn normalize(password: &str) -> String {
+    password.nfc().collect()
+}
+
+/// Hash a password (NFC-normalised) as an argon2id PHC string with a random salt.
+pub fn hash_password(
+    password: &str,
+    params: &Params,
+) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    Ok(argon
+        .hash_password(normalize(password).as_bytes(), &salt)?
+        .to_string())
+}
+
+/// A stored argon2 hash, parsed once when the users file is loaded so that a login does no
+/// string parsing before the expensive part.
+#[derive(Clone)]
+pub struct StoredHash {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the hash or salt: they are offline-crackable material.
+        f.debug_struct("StoredHash")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a PHC string cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Not a PHC string of an argon2 variant, or its parameters are out of range.
+    #[error("not a valid argon2 PHC string ({0})")]
+    Invalid(String),
+    /// Valid, but too expensive to keep in memory on every hashing thread.
+    #[error("m={0} KiB is above the limit of {MAX_M_COST_KIB} KiB")]
+    TooExpensive(u32),
+}
+
+impl StoredHash {
+    /// Parse an argon2 PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`, any argon2 variant).
+    pub fn parse(phc: &str) -> Result<StoredHash, HashError> {
+        let bad = |e: &dyn std::fmt::Display| HashError::Invalid(e.to_string());
+        let parsed = PasswordHash::new(phc).map_err(|e| bad(&e))?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| bad(&e))?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).map_err(|e| bad(&e))?,
+            None => Version::V0x10,
+        };
+        let params = Params::try_from(&parsed).map_err(|e| bad(&e))?;
+        if params.m_cost() > MAX_M_COST_KIB {
+            return Err(HashError::TooExpensive(params.m_cost()));
+        }
+        if !params.keyid().is_empty() || !params.data().is_empty() {
+            return Err(HashError::Invalid(
+                "keyid and data parameters are not supported".into(),
+            ));
+        }
+        let salt = parsed
+            .salt
+            .ok_or_else(|| HashError::Invalid("no salt".into()))?;
+        let mut buf = [0u8; 64];
+        let salt = salt.decode_b64(&mut buf).map_err(|e| bad(&e))?.to_vec();
+        let hash = parsed
+            .hash
+            .ok_or_else(|| HashError::Invalid("no hash".into()))?
+            .as_bytes()
+            .to_vec();
+        Ok(StoredHash {
+            algorithm,
+            version,
+            params,
+            salt,
+            hash,
+        })
+    }
+
+    /// A hash of a random password with `params`, for unknown and disabled users: checking
+    /// against it costs what a real user's check costs, and it never matches.
+    pub fn dummy(params: &Params) -> StoredHash {
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        let pw: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let phc = hash_password(&pw, params).expect("hashing with validated params cannot fail");
+        StoredHash::parse(&phc).expect("our own PHC string parses")
+    }
+
+    /// argon2 parameters of this hash.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Check `password` (already normalised) using `memory` as argon2's working memory; it is
+    /// grown when needed and kept by the caller for the next call.
+    pub fn verify_with(&self, password: &[u8], memory: &mut Vec<Block>) -> bool {
+        let blocks = self.params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = [0u8; 64];
+        let Some(out) = out.get_mut(..self.hash.len()) else {
+            return false;
+        };
+        let argon = Argon2::new(self.algorithm, self.version, self.params.clone());
+        if argon
+            .hash_password_into_with_memory(password, &self.salt, out, &mut memory[..blocks])
+            .is_err()
+        {
+            return false;
+        }
+        aws_lc_rs::constant_time::verify_slices_are_equal(out, &self.hash).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Params {
+        Params::new(64, 1, 1, None).unwrap()
+    }
+
+    #[test]
+    fn hash_then_verify() {
+        let phc = hash_password("pässword", &cheap()).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        let h = StoredHash::parse(&phc).unwrap();
+        let mut mem = Vec::new();
+        assert!(h.verify_with(normalize("pässword").as_bytes(), &mut mem));
+        assert!(!h.verify_with(b"password", &mut mem));
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_match() {
+        let phc = hash_password("caf\u{e9}", &cheap()).unwrap();
+        let h = StoredHash::parse(&phc).unwrap();
+        let mut mem = Vec::new();
+        assert!(h.verify_with(normalize("cafe\u{301}").as_bytes(), &mut mem));
+    }
+
+    #[test]
+    fn other_argon2_variants_verify() {
+        let salt = SaltString::generate(&mut OsRng);
+        let phc = Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap())
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        let h = StoredHash::parse(&phc).unwrap();
+        assert!(h.verify_with(b"pw", &mut Vec::new()));
+    }
+
+    #[test]
+    fn malformed_hashes_are_refused() {
+        for bad in [
+            "",
+            "plain",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA",
+            "$bcrypt$xyz",
+        ] {
+            assert!(StoredHash::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

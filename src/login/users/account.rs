@@ -1,0 +1,89 @@
+//! The accounts a login is checked against: who may log in, with which hash, roles and extra
+//! claims, and the rules every account name follows whatever store it comes from.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::login::password::StoredHash;
+
+/// Longest user name accepted at login (bytes).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// One account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Login name; the token's `sub`.
+    pub name: String,
+    /// Parsed argon2 hash.
+    pub hash: Arc<StoredHash>,
+    /// Roles for the `roles` claim.
+    pub roles: Vec<String>,
+    /// Extra claims for the token (never a registered name).
+    pub claims: Map<String, Value>,
+    /// A disabled user gets the same answer as a wrong password.
+    pub disabled: bool,
+    /// Stable id (the `uid` claim), so renaming a user does not change who a token is about.
+    pub id: Option<String>,
+    /// Organisations the account may log in to (seed 003); empty = none.
+    pub organisations: Vec<String>,
+    /// Units within them; empty = no unit may be named (a login naming one is refused).
+    pub units: Vec<String>,
+    /// `true` for a service account (seed 003's access token identifier and pass code): its
+    /// tokens carry `kind = "service"` and live `token.service_ttl`.
+    pub service: bool,
+}
+
+/// All accounts: people by name, services by identifier.
+#[derive(Debug, Clone, Default)]
+pub struct Users {
+    by_name: HashMap<String, User>,
+    services: HashMap<String, User>,
+}
+
+impl Users {
+    /// People by name and service accounts by identifier, as a store read them (each map
+    /// keyed by the account's exact name).
+    pub fn from_accounts(by_name: HashMap<String, User>, services: HashMap<String, User>) -> Users {
+        Users { by_name, services }
+    }
+
+    /// The account called `name`, if any (exact match).
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
+    }
+
+    /// The service account with `identifier`, if any (exact match).
+    pub fn service(&self, identifier: &str) -> Option<&User> {
+        self.services.get(identifier)
+    }
+
+    /// Number of accounts, people and services.
+    pub fn len(&self) -> usize {
+        self.by_name.len() + self.services.len()
+    }
+
+    /// True when no account is configured.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A name that could never be sent in a `User-Name` header would be an account nobody can
+/// use; refuse it at load time instead.
+pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("name is empty");
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err("name is longer than 256 bytes");
+    }
+    if name.trim() != name {
+        return Err("name starts or ends with whitespace, which HTTP headers cannot carry");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name contains a control character");
+    }
+    Ok(())
+}
