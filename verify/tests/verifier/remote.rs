@@ -117,7 +117,9 @@ fn options(cooldown: Duration) -> RemoteOptions {
 }
 
 async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Generous: the machine running the suite may be busy; a condition that holds is seen at
+    // once, so only a failure waits this long.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -308,13 +310,13 @@ async fn periodic_refresh_runs_and_stops_with_the_last_clone() {
     let clone = v.clone();
     drop(v);
     let hits = server.hits("/jwks.json");
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert!(
-        server.hits("/jwks.json") > hits,
-        "a living clone keeps the refresh going"
-    );
+    eventually("a living clone keeps the refresh going", || {
+        server.hits("/jwks.json") > hits
+    })
+    .await;
     drop(clone);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A refresh already under way when the last clone went may still land; none after it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let hits = server.hits("/jwks.json");
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(
