@@ -1,7 +1,7 @@
 //! Two argon2 implementations checking the same PHC string, in one run: RustCrypto `argon2`
 //! 0.5.3 the way the service called it before (`hash_password_into_with_memory`, block buffer
 //! reused), and argon2-rust 1.1 (SIMD, dispatched at run time) the way a hashing thread calls
-//! it (a `Hasher` whose arena is reused). Production parameters (`config/default.toml`:
+//! it now (`StoredHash::verify_with`, a `HashMemory` reused). Production parameters (`config/default.toml`:
 //! argon2id m=19456 KiB, t=2) at p=1, and at p=2 and p=4 with the same memory; lanes run one
 //! after another on the calling thread in both, as on a hashing thread.
 //!
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use criterion::Criterion;
+use watchword::login::password::{HashMemory, StoredHash};
 
 const PASSWORD: &str = "password_test";
 
@@ -37,7 +38,7 @@ fn default_params() -> argon2::Params {
 struct Target {
     phc: String,
     rustcrypto: (argon2::Argon2<'static>, Vec<u8>, Vec<u8>, usize),
-    candidate: (argon2_rust::Argon2, Vec<u8>, Vec<u8>),
+    stored: StoredHash,
 }
 
 impl Target {
@@ -45,14 +46,10 @@ impl Target {
         let d = default_params();
         let params = argon2::Params::new(d.m_cost(), d.t_cost(), p, None).expect("params");
         let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").expect("salt");
-        let phc = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            params,
-        )
-        .hash_password(PASSWORD.as_bytes(), &salt)
-        .expect("hash")
-        .to_string();
+        let phc = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .expect("hash")
+            .to_string();
 
         // Parsed as StoredHash::parse does.
         let parsed = PasswordHash::new(&phc).expect("PHC");
@@ -66,23 +63,11 @@ impl Target {
             argon2::Version::V0x13,
             params.clone(),
         );
-        use argon2_rust::params::{Memory, TagLen};
-        let cand = argon2_rust::Argon2::new(
-            argon2_rust::Algorithm::Argon2id,
-            argon2_rust::Version::V0x13,
-            argon2_rust::Params::builder()
-                .memory(Memory::kib(u64::from(params.m_cost())))
-                .passes(params.t_cost())
-                .lanes(params.p_cost())
-                .threads(1)
-                .tag_len(TagLen::bytes(tag.len() as u64))
-                .build()
-                .expect("argon2-rust params"),
-        );
+        let stored = StoredHash::parse(&phc).expect("PHC");
         Target {
             phc,
-            rustcrypto: (rc, salt.clone(), tag.clone(), blocks),
-            candidate: (cand, salt, tag),
+            rustcrypto: (rc, salt, tag, blocks),
+            stored,
         }
     }
 
@@ -100,24 +85,10 @@ impl Target {
             && aws_lc_rs::constant_time::verify_slices_are_equal(out, tag).is_ok()
     }
 
-    /// argon2-rust with a reused arena, as a hashing thread runs it.
-    fn candidate(&self, password: &[u8], hasher: &mut argon2_rust::Hasher) -> bool {
-        let (argon, salt, tag) = &self.candidate;
-        hasher.set_argon2(*argon);
-        let mut out = [0u8; 64];
-        let out = &mut out[..tag.len()];
-        hasher.hash_into(password, salt, out).is_ok()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(out, tag).is_ok()
+    /// argon2-rust, exactly as a hashing thread runs it.
+    fn candidate(&self, password: &[u8], memory: &mut HashMemory) -> bool {
+        self.stored.verify_with(password, memory)
     }
-}
-
-fn new_hasher() -> argon2_rust::Hasher {
-    argon2_rust::Argon2::new(
-        argon2_rust::Algorithm::Argon2id,
-        argon2_rust::Version::V0x13,
-        argon2_rust::Params::default(),
-    )
-    .hasher()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -132,12 +103,14 @@ fn interleaved(pairs: usize) {
         argon2_rust::detected_blake2b_backend()
     );
     println!("interleaved pairs, {pairs} per row, one thread, ms per check (median):");
-    println!("| params | RustCrypto argon2 0.5.3 | argon2-rust 1.1 | ratio per pair: median (min–max) |");
+    println!(
+        "| params | RustCrypto argon2 0.5.3 | argon2-rust 1.1 | ratio per pair: median (min–max) |"
+    );
     println!("|---|---|---|---|");
     let password = watchword::login::password::normalize(PASSWORD);
     let pw = password.as_bytes();
     let mut memory = Vec::new();
-    let mut hasher = new_hasher();
+    let mut hasher = HashMemory::new();
     for p in [1, 2, 4] {
         let t = Target::new(p);
         // Warm: buffers grown, pages touched.
@@ -185,19 +158,16 @@ fn groups(c: &mut Criterion) {
     for p in [1, 2, 4] {
         let t = Target::new(p);
         let d = default_params();
-        let mut g = c.benchmark_group(format!(
-            "argon2id m={} t={} p={p}",
-            d.m_cost(),
-            d.t_cost()
-        ));
+        let mut g = c.benchmark_group(format!("argon2id m={} t={} p={p}", d.m_cost(), d.t_cost()));
         let mut memory = Vec::new();
         g.bench_function("RustCrypto argon2 0.5.3 (reused memory)", |b| {
             b.iter(|| assert!(t.rustcrypto(black_box(pw), &mut memory)))
         });
-        let mut hasher = new_hasher();
-        g.bench_function("argon2-rust 1.1 (reused arena)", |b| {
-            b.iter(|| assert!(t.candidate(black_box(pw), &mut hasher)))
-        });
+        let mut hasher = HashMemory::new();
+        g.bench_function(
+            "argon2-rust 1.1 (StoredHash::verify_with, as the pool)",
+            |b| b.iter(|| assert!(t.candidate(black_box(pw), &mut hasher))),
+        );
         g.finish();
     }
 }

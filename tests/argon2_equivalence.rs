@@ -4,11 +4,24 @@
 //! service used before, and still its PHC parser — on random inputs, including invalid ones,
 //! which both must refuse alike.
 //!
+//! The service's own path is checked too: `StoredHash` (RustCrypto parses the PHC string,
+//! argon2-rust checks the password) verifies every string RustCrypto verifies, refuses the
+//! strings it refuses, and `hash_password` writes strings RustCrypto verifies.
+//!
 //! The vectors are data files under `tests/vectors/argon2/` (their README names the source).
 
 use std::cell::RefCell;
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use proptest::prelude::*;
+use watchword::login::password::{hash_password, normalize, HashMemory, StoredHash};
+
+/// RustCrypto's own check of a PHC string: parse, then `verify_password`.
+fn rustcrypto_verifies(phc: &str, password: &[u8]) -> bool {
+    PasswordHash::new(phc)
+        .and_then(|h| argon2::Argon2::default().verify_password(password, &h))
+        .is_ok()
+}
 
 /// One argon2 computation, everything that feeds the tag.
 #[derive(Clone, Debug)]
@@ -44,7 +57,10 @@ fn rustcrypto(c: &Case, memory: &mut Vec<argon2::Block>) -> Result<Vec<u8>, Stri
     };
     let version = argon2::Version::try_from(c.version).map_err(|e| e.to_string())?;
     let mut b = argon2::ParamsBuilder::new();
-    b.m_cost(c.m_kib).t_cost(c.t).p_cost(c.p).output_len(c.out_len);
+    b.m_cost(c.m_kib)
+        .t_cost(c.t)
+        .p_cost(c.p)
+        .output_len(c.out_len);
     if !c.ad.is_empty() {
         b.data(argon2::AssociatedData::new(&c.ad).map_err(|e| e.to_string())?);
     }
@@ -154,9 +170,21 @@ fn known_answer_and_rfc9106_vectors() {
             out_len: r[9].len() / 2,
         };
         let tag = hex(&r[9]);
-        assert_eq!(rustcrypto(&c, &mut memory).unwrap(), tag, "RustCrypto {r:?}");
-        assert_eq!(candidate(&c, &mut hasher).unwrap(), tag, "argon2-rust {r:?}");
-        assert_eq!(candidate_one_shot(&c).unwrap(), tag, "argon2-rust one-shot {r:?}");
+        assert_eq!(
+            rustcrypto(&c, &mut memory).unwrap(),
+            tag,
+            "RustCrypto {r:?}"
+        );
+        assert_eq!(
+            candidate(&c, &mut hasher).unwrap(),
+            tag,
+            "argon2-rust {r:?}"
+        );
+        assert_eq!(
+            candidate_one_shot(&c).unwrap(),
+            tag,
+            "argon2-rust one-shot {r:?}"
+        );
     }
 }
 
@@ -170,6 +198,7 @@ fn reference_test_program_vectors() {
     assert_eq!(rows.len(), 24);
     let mut memory = Vec::new();
     let mut hasher = new_hasher();
+    let mut service_memory = HashMemory::new();
     for r in rows {
         let c = Case {
             algorithm: algorithm(&r[0]),
@@ -187,8 +216,54 @@ fn reference_test_program_vectors() {
         let phc = &r[8];
         let encoded = phc.rsplit('$').next().unwrap();
         assert_eq!(STANDARD_NO_PAD.decode(encoded).unwrap(), tag, "{phc}");
-        assert_eq!(rustcrypto(&c, &mut memory).unwrap(), tag, "RustCrypto {phc}");
-        assert_eq!(candidate(&c, &mut hasher).unwrap(), tag, "argon2-rust {phc}");
+        assert_eq!(
+            rustcrypto(&c, &mut memory).unwrap(),
+            tag,
+            "RustCrypto {phc}"
+        );
+        assert_eq!(
+            candidate(&c, &mut hasher).unwrap(),
+            tag,
+            "argon2-rust {phc}"
+        );
+        // The service's path: the string as a users file would hold it.
+        let stored = StoredHash::parse(phc).unwrap_or_else(|e| panic!("{phc}: {e}"));
+        assert!(
+            stored.verify_with(&c.password, &mut service_memory),
+            "{phc}"
+        );
+        if c.m_kib <= 65536 {
+            assert!(
+                !stored.verify_with(b"passwore", &mut service_memory),
+                "{phc}"
+            );
+        }
+        // RustCrypto's own `verify_password` reads a string without `v=` as version 19 (its
+        // default) where the reference reads version 16; `StoredHash` follows the reference,
+        // as it did before argon2-rust. So only strings that name their version are asked.
+        if phc.contains("$v=") {
+            assert!(rustcrypto_verifies(phc, &c.password), "{phc}");
+        }
+    }
+}
+
+/// The reference's error-state strings: malformed ones refused when the users file is read,
+/// the wrong-password one parsed and not matched; RustCrypto agrees on each.
+#[test]
+fn reference_error_strings_are_refused() {
+    let rows = rows("test_c_refused.txt");
+    assert_eq!(rows.len(), 8);
+    let mut memory = HashMemory::new();
+    for r in rows {
+        let (expected, phc) = (r[0].as_str(), r[1].as_str());
+        assert!(!rustcrypto_verifies(phc, b"password"), "{phc}");
+        match (expected, StoredHash::parse(phc)) {
+            ("refused", Err(_)) => {}
+            ("mismatch", Ok(stored)) => {
+                assert!(!stored.verify_with(b"password", &mut memory), "{phc}")
+            }
+            (expected, got) => panic!("{phc}: expected {expected}, got {got:?}"),
+        }
     }
 }
 
@@ -277,5 +352,59 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+}
+
+/// A PHC string as RustCrypto writes one: any algorithm and version, small parameters, a
+/// random salt and tag length, for a random password.
+fn phc_case() -> impl Strategy<Value = (String, String)> {
+    (
+        "\\PC{0,40}",
+        prop::sample::select(vec![
+            argon2::Algorithm::Argon2d,
+            argon2::Algorithm::Argon2i,
+            argon2::Algorithm::Argon2id,
+        ]),
+        prop::sample::select(vec![argon2::Version::V0x10, argon2::Version::V0x13]),
+        1u32..=4,
+        0u32..=64,
+        1u32..=3,
+        10usize..=64,
+        prop::collection::vec(any::<u8>(), 8..=32),
+    )
+        .prop_map(|(password, alg, version, p, extra, t, out_len, salt)| {
+            let params = argon2::Params::new(8 * p + extra, t, p, Some(out_len)).unwrap();
+            let salt = SaltString::encode_b64(&salt).unwrap();
+            let phc = argon2::Argon2::new(alg, version, params)
+                .hash_password(password.as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            (phc, password)
+        })
+}
+
+thread_local! {
+    static SERVICE_MEMORY: RefCell<HashMemory> = RefCell::new(HashMemory::new());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every string RustCrypto writes (and verifies), the service verifies for the same
+    /// password and for no other; and the service's own new hashes verify with RustCrypto.
+    #[test]
+    fn the_service_verifies_what_rustcrypto_verifies((phc, password) in phc_case()) {
+        prop_assert!(rustcrypto_verifies(&phc, password.as_bytes()));
+        let stored = StoredHash::parse(&phc).unwrap();
+        SERVICE_MEMORY.with(|m| {
+            let memory = &mut *m.borrow_mut();
+            prop_assert!(stored.verify_with(password.as_bytes(), memory), "{}", phc);
+            let other = format!("{password}x");
+            prop_assert!(!stored.verify_with(other.as_bytes(), memory), "{}", phc);
+            Ok(())
+        })?;
+        let cheap = argon2::Params::new(8, 1, 1, None).unwrap();
+        let ours = hash_password(&password, &cheap).unwrap();
+        prop_assert!(rustcrypto_verifies(&ours, normalize(&password).as_bytes()), "{}", ours);
     }
 }

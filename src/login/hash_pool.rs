@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::Block;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::password::{normalize, StoredHash};
+use super::password::{normalize, HashMemory, StoredHash};
 
 /// Why the pool could not check a password.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -149,7 +148,7 @@ fn lower_priority() {
 
 fn worker(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, done: &AtomicU64) {
     lower_priority();
-    let mut memory: Vec<Block> = Vec::new();
+    let mut memory = HashMemory::new();
     loop {
         let job = {
             let Ok(rx) = rx.lock() else { return };
