@@ -20,7 +20,7 @@ use std::time::Instant;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use watchword::config::SigningAlgorithm;
-use watchword::login::password::normalize;
+use watchword::login::password::{normalize, HashMemory};
 use watchword_verify::{Validation, Verifier};
 
 mod common;
@@ -79,7 +79,7 @@ fn from_server(jwks: &str) -> (Bare, Verifier) {
 fn argon2_single(runs: usize) -> (f64, f64) {
     let user = common::demo_user();
     let password = normalize("password_test");
-    let mut memory = Vec::new();
+    let mut memory = HashMemory::new();
     for _ in 0..3 {
         assert!(user.hash.verify_with(password.as_bytes(), &mut memory));
     }
@@ -107,7 +107,7 @@ fn argon2_parallel_per_s(cores: usize) -> f64 {
         let handles: Vec<_> = (0..cores)
             .map(|_| {
                 s.spawn(|| {
-                    let mut memory = Vec::new();
+                    let mut memory = HashMemory::new();
                     assert!(user.hash.verify_with(password.as_bytes(), &mut memory));
                     barrier.wait();
                     let start = Instant::now();

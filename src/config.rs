@@ -190,6 +190,8 @@ pub struct PasswordSettings {
     pub workers: usize,
     /// Bounded queue length, resolved (never 0).
     pub queue: usize,
+    /// How the hashing threads give way to request handling (`password.scheduling`).
+    pub scheduling: crate::login::hash_pool::Scheduling,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +283,7 @@ struct RawPassword {
     p_cost: u32,
     workers: usize,
     queue: usize,
+    scheduling: String,
 }
 
 /// Longest token lifetime accepted: a day. Longer-lived bearer tokens should be a deliberate
@@ -548,6 +551,14 @@ impl Raw {
                 params,
                 workers,
                 queue,
+                scheduling: crate::login::hash_pool::Scheduling::parse(&p.scheduling).ok_or_else(
+                    || {
+                        invalid(
+                            "password.scheduling",
+                            format!("{:?} is not \"idle\" or \"nice\"", p.scheduling),
+                        )
+                    },
+                )?,
             },
             throttle,
             login: LoginSettings {
@@ -620,6 +631,21 @@ mod tests {
             assert!(err.starts_with(&format!("{key}: ")), "{err}");
             assert!(err.contains("over the limit"), "{err}");
         }
+    }
+
+    #[test]
+    fn scheduling_is_idle_or_nice() {
+        use crate::login::hash_pool::Scheduling;
+        assert_eq!(
+            validate_with("").unwrap().password.scheduling,
+            Scheduling::Idle
+        );
+        let s = validate_with("[password]\nscheduling = \"nice\"").unwrap();
+        assert_eq!(s.password.scheduling, Scheduling::Nice);
+        let err = validate_with("[password]\nscheduling = \"batch\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("password.scheduling: "), "{err}");
     }
 
     #[test]

@@ -143,7 +143,11 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
 pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
     let loaded = load(settings)?;
-    let pool = HashPool::start(settings.password.workers, settings.password.queue)?;
+    let pool = HashPool::start(
+        settings.password.workers,
+        settings.password.queue,
+        settings.password.scheduling,
+    )?;
     let dummy = Arc::new(StoredHash::dummy(&settings.password.params));
     log::info!(
         "{} hashing threads, queue {}",

@@ -4,16 +4,54 @@
 //! parameters). Running that on actix's workers would stall every other request, and an
 //! unbounded blocking pool lets memory grow with the number of waiting logins. So the pool
 //! has a fixed number of threads, each reusing its own argon2 memory, and a bounded queue:
-//! when the queue is full a login is turned away at once ([`PoolError::Busy`] → 503).
+//! when the queue is full a login is turned away at once ([`PoolError::Busy`] → 503). The
+//! threads run below request handling ([`Scheduling`]), so cheap requests keep their latency
+//! while logins saturate every core.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::Block;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::password::{normalize, StoredHash};
+use super::password::{normalize, HashMemory, StoredHash};
+
+/// How the hashing threads give way to request handling (`password.scheduling`). Either way
+/// they take every cycle the request threads leave idle, so login throughput stays at the
+/// argon2 limit; what differs is how fast a cheap request gets a core back from a hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scheduling {
+    /// `SCHED_IDLE` (Linux): any runnable normal thread preempts a hashing thread at once, so
+    /// a `/verify` never waits behind a hashing slice. The other side: hashing gets only what
+    /// normal threads leave, so a flood that keeps every core busy with cheap requests (or
+    /// another busy process on the same cores) halts logins until it stops — they wait in the
+    /// bounded queue, and past it are shed with 503.
+    #[default]
+    Idle,
+    /// nice 10: a hashing thread weighs about a tenth of a request thread. A woken request
+    /// thread may still wait for the scheduler's wake-up granularity (milliseconds) before it
+    /// gets the core, but hashing keeps about a tenth of each core under any load.
+    Nice,
+}
+
+impl Scheduling {
+    /// The configuration spelling: `"idle"` or `"nice"`.
+    pub fn parse(s: &str) -> Option<Scheduling> {
+        match s {
+            "idle" => Some(Scheduling::Idle),
+            "nice" => Some(Scheduling::Nice),
+            _ => None,
+        }
+    }
+
+    /// The configuration spelling of this policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduling::Idle => "idle",
+            Scheduling::Nice => "nice",
+        }
+    }
+}
 
 /// Why the pool could not check a password.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,8 +82,13 @@ pub struct HashPool {
 }
 
 impl HashPool {
-    /// Start `workers` threads and a queue of `queue` waiting jobs.
-    pub fn start(workers: usize, queue: usize) -> std::io::Result<HashPool> {
+    /// Start `workers` threads, scheduled as `scheduling` says, and a queue of `queue`
+    /// waiting jobs.
+    pub fn start(
+        workers: usize,
+        queue: usize,
+        scheduling: Scheduling,
+    ) -> std::io::Result<HashPool> {
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let queued = Arc::new(AtomicUsize::new(0));
@@ -54,7 +97,7 @@ impl HashPool {
             let (rx, queued, done) = (Arc::clone(&rx), Arc::clone(&queued), Arc::clone(&done));
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &queued, &done))?;
+                .spawn(move || worker(&rx, &queued, &done, scheduling))?;
         }
         Ok(HashPool {
             tx,
@@ -114,22 +157,23 @@ impl HashPool {
     }
 }
 
-/// Nice value of the hashing threads (Linux): request handling runs at nice 0 and preempts them.
+/// Nice value of the hashing threads (Linux) under [`Scheduling::Nice`], and their fallback
+/// when `SCHED_IDLE` is refused.
 ///
-/// Why: a login saturates a core for ~20 ms by design, and with as many hashing threads as
-/// cores, actix's workers compete with them for CPU on equal terms. The scheduler then lets a
-/// `/verify` or `/healthz` request wait behind a hashing slice, and their p99 grows from well
-/// under a millisecond to several milliseconds. At nice 10 a hashing thread weighs about a
-/// tenth of a request thread, so cheap requests run at once while the hashing threads still
-/// take every cycle the request threads leave idle: login throughput stays at the argon2 limit
-/// (measured in BENCHMARKS.md). Raising one's own nice value needs no privilege.
+/// Why lower them at all: a login saturates a core for ~10–20 ms by design, and with as many
+/// hashing threads as cores, actix's workers would compete with them for CPU on equal terms;
+/// a `/verify` or `/healthz` request then waits behind a hashing slice and its p99 grows from
+/// well under a millisecond to several milliseconds (BENCHMARKS.md). Raising one's own nice
+/// value, and moving oneself to `SCHED_IDLE`, need no privilege.
 #[cfg(target_os = "linux")]
 const HASHING_NICE: libc::c_int = 10;
 
-/// Lower the calling thread's priority to [`HASHING_NICE`]; Linux applies nice per thread.
-/// Elsewhere (and if the call fails) the thread keeps the normal priority: slower cheap
-/// requests under login load, nothing worse.
-fn lower_priority() {
+/// Lower the calling thread's priority as `scheduling` says; Linux applies both per thread.
+/// Nice 10 first, so that a refused `SCHED_IDLE` (a seccomp profile, say) still leaves the
+/// thread below request handling (and under `SCHED_IDLE` nice counts for nothing). Elsewhere,
+/// and if both calls fail, the thread keeps the normal priority: slower cheap requests under
+/// login load, nothing worse.
+fn lower_priority(scheduling: Scheduling) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid and setpriority take plain integers, touch no memory of ours and
@@ -144,12 +188,30 @@ fn lower_priority() {
                 std::io::Error::last_os_error()
             );
         }
+        if scheduling == Scheduling::Idle {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param that the
+            // call only reads. Only this thread's scheduling policy changes.
+            if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+                log::warn!(
+                    "password.scheduling = \"idle\": SCHED_IDLE refused ({}); this hashing thread runs at nice {HASHING_NICE}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = scheduling;
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, done: &AtomicU64) {
-    lower_priority();
-    let mut memory: Vec<Block> = Vec::new();
+fn worker(
+    rx: &Mutex<Receiver<Job>>,
+    queued: &AtomicUsize,
+    done: &AtomicU64,
+    scheduling: Scheduling,
+) {
+    lower_priority(scheduling);
+    let mut memory = HashMemory::new();
     loop {
         let job = {
             let Ok(rx) = rx.lock() else { return };
@@ -176,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_sheds() {
-        let pool = HashPool::start(1, 1).unwrap();
+        let pool = HashPool::start(1, 1, Scheduling::default()).unwrap();
         let slow = Arc::new(StoredHash::dummy(
             &Params::new(64 * 1024, 3, 1, None).unwrap(),
         ));
@@ -188,6 +250,40 @@ mod tests {
         let results: Vec<_> = futures_join(pending).await;
         assert!(results.contains(&Err(PoolError::Busy)), "{results:?}");
         assert!(results.contains(&Ok(false)));
+    }
+
+    /// Each policy is what the kernel reports for the hashing thread (Linux: /proc).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_with_the_configured_policy() {
+        for (scheduling, policy, nice) in
+            [(Scheduling::Idle, 5, None), (Scheduling::Nice, 0, Some(10))]
+        {
+            let pool = HashPool::start(1, 1, scheduling).unwrap();
+            // One check, so the thread has certainly set its priority.
+            let h = Arc::new(StoredHash::dummy(&Params::new(8, 1, 1, None).unwrap()));
+            assert_eq!(pool.verify(&"x".into(), h).await, Ok(false));
+            let stats: Vec<Vec<String>> = std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| {
+                    let dir = t.unwrap().path();
+                    let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+                    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                    // Fields after the parenthesised command name; policy is field 41, nice 19.
+                    let rest = stat.rsplit_once(") ")?.1;
+                    (comm.trim() == "argon2-0")
+                        .then(|| rest.split_whitespace().map(str::to_owned).collect())
+                })
+                .collect();
+            // Tests run in parallel: any argon2-0 thread of this process with this policy.
+            assert!(
+                stats
+                    .iter()
+                    .any(|f| f[38] == policy.to_string()
+                        && nice.is_none_or(|n| f[16] == n.to_string())),
+                "{scheduling:?}: no hashing thread with policy {policy}: {stats:?}"
+            );
+        }
     }
 
     async fn futures_join(

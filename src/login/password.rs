@@ -1,10 +1,15 @@
 //! Passwords: the limits a password must keep, NFC normalisation, argon2id hashing, and the
 //! stored hash a login is checked against. The checks run on the threads of
 //! [`hash_pool`](super::hash_pool), never on the async workers.
+//!
+//! Two argon2 crates, each for what it does best. RustCrypto `argon2` parses PHC strings
+//! (what the users file holds) and carries the configured parameters; argon2-rust computes
+//! every hash and check: it selects AVX-512, AVX2, SSE2 or NEON at run time and is about 2×
+//! faster here, bit for bit the same (`tests/argon2_equivalence.rs`, BENCHMARKS.md).
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Params, Version};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest password (or pass code) accepted, in bytes. argon2 would take far more, but nobody
@@ -21,16 +26,83 @@ pub fn normalize(password: &str) -> String {
     password.nfc().collect()
 }
 
+/// Salt length of new hashes, the PHC recommendation (what RustCrypto's `SaltString` made).
+const SALT_BYTES: usize = 16;
+
 /// Hash a password (NFC-normalised) as an argon2id PHC string with a random salt.
+///
+/// `params` were validated by RustCrypto `argon2` (configuration), which argon2-rust accepts
+/// alike; the only failure left is memory that cannot be had, reported as
+/// [`argon2::password_hash::Error::Crypto`].
 pub fn hash_password(
     password: &str,
     params: &Params,
 ) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    Ok(argon
-        .hash_password(normalize(password).as_bytes(), &salt)?
-        .to_string())
+    let mut salt = [0u8; SALT_BYTES];
+    OsRng.fill_bytes(&mut salt);
+    let argon = fast_argon2(Algorithm::Argon2id, Version::V0x13, params, 32)
+        .map_err(|_| argon2::password_hash::Error::Crypto)?;
+    argon
+        .hash_password(normalize(password).as_bytes(), &salt)
+        .map_err(|_| argon2::password_hash::Error::Crypto)
+}
+
+/// The argon2-rust configuration for RustCrypto-validated parameters and a tag length.
+/// `threads(1)`: lanes are computed one after another on the calling thread (the crate is
+/// built without `parallel`, so it could not start threads anyway).
+fn fast_argon2(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    tag_len: usize,
+) -> Result<argon2_rust::Argon2, argon2_rust::Error> {
+    use argon2_rust::params::{Memory, TagLen};
+    let algorithm = match algorithm {
+        Algorithm::Argon2d => argon2_rust::Algorithm::Argon2d,
+        Algorithm::Argon2i => argon2_rust::Algorithm::Argon2i,
+        Algorithm::Argon2id => argon2_rust::Algorithm::Argon2id,
+    };
+    let version = match version {
+        Version::V0x10 => argon2_rust::Version::V0x10,
+        Version::V0x13 => argon2_rust::Version::V0x13,
+    };
+    let params = argon2_rust::Params::builder()
+        .memory(Memory::kib(u64::from(params.m_cost())))
+        .passes(params.t_cost())
+        .lanes(params.p_cost())
+        .threads(1)
+        .tag_len(TagLen::bytes(tag_len as u64))
+        .build()?;
+    Ok(argon2_rust::Argon2::new(algorithm, version, params))
+}
+
+/// A hashing thread's argon2 working memory, kept from one check to the next so that a login
+/// allocates nothing: grown to the largest `m_cost` it has seen, kept at that size, wiped
+/// after every check (argon2-rust's `zeroize-memory`).
+#[derive(Debug)]
+pub struct HashMemory(argon2_rust::Hasher);
+
+impl HashMemory {
+    /// Empty: the first check allocates.
+    pub fn new() -> HashMemory {
+        let placeholder = argon2_rust::Argon2::new(
+            argon2_rust::Algorithm::Argon2id,
+            argon2_rust::Version::V0x13,
+            argon2_rust::Params::DEFAULT,
+        );
+        HashMemory(placeholder.hasher())
+    }
+
+    /// KiB held right now (1 KiB per argon2 block).
+    pub fn kib(&self) -> usize {
+        self.0.reserved_blocks()
+    }
+}
+
+impl Default for HashMemory {
+    fn default() -> HashMemory {
+        HashMemory::new()
+    }
 }
 
 /// A stored argon2 hash, parsed once when the users file is loaded so that a login does no
@@ -38,8 +110,9 @@ pub fn hash_password(
 #[derive(Clone)]
 pub struct StoredHash {
     algorithm: Algorithm,
-    version: Version,
     params: Params,
+    /// The same algorithm, version and parameters for argon2-rust, tag length included.
+    fast: argon2_rust::Argon2,
     salt: Vec<u8>,
     hash: Vec<u8>,
 }
@@ -93,10 +166,13 @@ impl StoredHash {
             .ok_or_else(|| HashError::Invalid("no hash".into()))?
             .as_bytes()
             .to_vec();
+        // RustCrypto's bounds on m, t, p and the tag are argon2-rust's (the reference's), so
+        // this does not fail for a string that got here (tests/argon2_equivalence.rs).
+        let fast = fast_argon2(algorithm, version, &params, hash.len()).map_err(|e| bad(&e))?;
         Ok(StoredHash {
             algorithm,
-            version,
             params,
+            fast,
             salt,
             hash,
         })
@@ -119,20 +195,13 @@ impl StoredHash {
 
     /// Check `password` (already normalised) using `memory` as argon2's working memory; it is
     /// grown when needed and kept by the caller for the next call.
-    pub fn verify_with(&self, password: &[u8], memory: &mut Vec<Block>) -> bool {
-        let blocks = self.params.block_count();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
-        }
+    pub fn verify_with(&self, password: &[u8], memory: &mut HashMemory) -> bool {
         let mut out = [0u8; 64];
         let Some(out) = out.get_mut(..self.hash.len()) else {
             return false;
         };
-        let argon = Argon2::new(self.algorithm, self.version, self.params.clone());
-        if argon
-            .hash_password_into_with_memory(password, &self.salt, out, &mut memory[..blocks])
-            .is_err()
-        {
+        memory.0.set_argon2(self.fast);
+        if memory.0.hash_into(password, &self.salt, out).is_err() {
             return false;
         }
         aws_lc_rs::constant_time::verify_slices_are_equal(out, &self.hash).is_ok()
@@ -152,7 +221,7 @@ mod tests {
         let phc = hash_password("pässword", &cheap()).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         let h = StoredHash::parse(&phc).unwrap();
-        let mut mem = Vec::new();
+        let mut mem = HashMemory::new();
         assert!(h.verify_with(normalize("pässword").as_bytes(), &mut mem));
         assert!(!h.verify_with(b"password", &mut mem));
     }
@@ -161,19 +230,51 @@ mod tests {
     fn composed_and_decomposed_forms_match() {
         let phc = hash_password("caf\u{e9}", &cheap()).unwrap();
         let h = StoredHash::parse(&phc).unwrap();
-        let mut mem = Vec::new();
+        let mut mem = HashMemory::new();
         assert!(h.verify_with(normalize("cafe\u{301}").as_bytes(), &mut mem));
     }
 
     #[test]
     fn other_argon2_variants_verify() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
         let salt = SaltString::generate(&mut OsRng);
-        let phc = Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap())
+        let phc = argon2::Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap())
             .hash_password(b"pw", &salt)
             .unwrap()
             .to_string();
         let h = StoredHash::parse(&phc).unwrap();
-        assert!(h.verify_with(b"pw", &mut Vec::new()));
+        assert!(h.verify_with(b"pw", &mut HashMemory::new()));
+    }
+
+    #[test]
+    fn new_hashes_verify_with_rustcrypto() {
+        use argon2::password_hash::PasswordVerifier;
+        let phc = hash_password("pässword", &cheap()).unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert_eq!(parsed.salt.unwrap().as_str().len(), 22, "16 bytes of salt");
+        let rc = argon2::Argon2::default();
+        assert!(rc
+            .verify_password(normalize("pässword").as_bytes(), &parsed)
+            .is_ok());
+        assert!(rc.verify_password(b"password", &parsed).is_err());
+    }
+
+    /// One memory for hashes of different sizes, in any order, as a hashing thread sees them
+    /// in a users file: it grows to the largest and stays there.
+    #[test]
+    fn one_memory_serves_every_size() {
+        let small = StoredHash::parse(&hash_password("a", &cheap()).unwrap()).unwrap();
+        let large = StoredHash::parse(
+            &hash_password("b", &Params::new(1024, 1, 2, None).unwrap()).unwrap(),
+        )
+        .unwrap();
+        let mut mem = HashMemory::new();
+        assert_eq!(mem.kib(), 0);
+        for _ in 0..2 {
+            assert!(small.verify_with(b"a", &mut mem) && !small.verify_with(b"b", &mut mem));
+            assert!(large.verify_with(b"b", &mut mem) && !large.verify_with(b"a", &mut mem));
+        }
+        assert_eq!(mem.kib(), 1024);
     }
 
     #[test]
