@@ -84,6 +84,10 @@ async fn unknown_and_disabled_users_cost_the_same_as_a_wrong_password() {
 /// The equal-cost check of the test above on a running `app` (the database stores run it
 /// too, in `database.rs`).
 pub async fn equal_cost(app: &TestApp) {
+    // One timing comparison at a time: two of them side by side load the same two cores in
+    // turns and each sees the other's bursts as noise.
+    static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _alone = TIMING.lock().await;
     for style in [Style::Headers, Style::Json, Style::Basic, Style::Service] {
         let known = if matches!(style, Style::Service) {
             "batch"
