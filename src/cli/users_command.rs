@@ -161,9 +161,16 @@ enum UsersCommand {
     Check,
 }
 
-/// `watchword migrate`: apply the embedded migrations to `[database]`.
+/// `watchword migrate`: apply the embedded migrations to `[database]` (nothing to do when no
+/// database is configured and the users are in the file).
 pub fn migrate(config: Option<&Path>) -> Result<()> {
     let settings = Settings::load(config)?;
+    if settings.database.url.is_none() && settings.users.store == UserStoreKind::File {
+        // Nothing uses a database: a migration step (a Kubernetes init container) may run
+        // the same way whichever store is configured.
+        println!("no database is configured (users.store = \"file\", no database.url): nothing to do");
+        return Ok(());
+    }
     let db = Database::open(&settings.database)?;
     let (was, now) = db.prepare(true)?;
     if was == now {
