@@ -20,8 +20,12 @@
 #   SMOKE=1            CI's check that the script works: 1 s phases, figures printed, and the
 #                      exit status does not depend on the acceptance lines (too short to judge)
 #   CARGO_TARGET_DIR, CARGO_PROFILE_RELEASE_LTO, ...: honoured by cargo (profile comparisons)
+#   MODE=stores        the database-store mode instead (bench/stores.sh): login / limit for the
+#                      users file, SQLite and PostgreSQL in one run (DUR, ROUNDS, PORT, PW_*,
+#                      NO_BUILD and SMOKE apply)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${MODE:-}" = stores ]; then exec bash bench/stores.sh; fi
 
 SMOKE=${SMOKE:-0}
 DUR=${DUR:-10}

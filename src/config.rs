@@ -98,6 +98,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// `[users]`
     pub users: UserSettings,
+    /// `[database]`: the SQL database shared by the stores that use one.
+    pub database: DatabaseSettings,
     /// `[password]`
     pub password: PasswordSettings,
     /// `[throttle]`
@@ -177,8 +179,19 @@ pub struct KeySettings {
 /// `[users]`: who may log in.
 #[derive(Debug, Clone)]
 pub struct UserSettings {
+    /// `users.store`: where accounts are kept.
+    pub store: UserStoreKind,
     /// `users.file`; `None` means the built-in demo users.
     pub file: Option<PathBuf>,
+}
+
+/// `users.store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStoreKind {
+    /// The read-only users file (`users.file`), reloaded by SIGHUP.
+    File,
+    /// The SQL database of `[database]`, read at every login.
+    Database,
 }
 
 /// `[password]`: argon2 cost and the hashing pool.
@@ -201,6 +214,7 @@ struct Raw {
     token: RawToken,
     keys: RawKeys,
     users: RawUsers,
+    database: RawDatabase,
     password: RawPassword,
     throttle: RawThrottle,
     log: RawLog,
@@ -272,6 +286,7 @@ struct RawKeys {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUsers {
+    store: String,
     file: String,
 }
 
@@ -492,7 +507,7 @@ impl Raw {
             0 => (4 * workers).min(MAX_QUEUE),
             n => n,
         };
-        Ok(Settings {
+        let settings = Settings {
             server: ServerSettings {
                 bind,
                 workers: threads("server.workers", self.server.workers)?,
@@ -545,8 +560,19 @@ impl Raw {
                     .collect(),
             },
             users: UserSettings {
+                store: match self.users.store.as_str() {
+                    "file" => UserStoreKind::File,
+                    "database" => UserStoreKind::Database,
+                    other => {
+                        return Err(invalid(
+                            "users.store",
+                            format!("{other:?} is not one of file, database"),
+                        ))
+                    }
+                },
                 file: non_empty_path(&self.users.file),
             },
+            database: self.database.validate()?,
             password: PasswordSettings {
                 params,
                 workers,
@@ -577,6 +603,150 @@ impl Raw {
                     ))
                 }
             },
+        };
+        if settings.users.store == UserStoreKind::Database && settings.database.url.is_none() {
+            return Err(invalid(
+                "database.url",
+                "users.store = \"database\" needs database.url (sqlite://PATH or \
+                 postgres://USER@HOST/DB) or database.url_file (a file holding it)",
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+/// `[database]`: the SQL database for the stores that use one (`users.store = "database"`).
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `database.url`, or what `database.url_file` holds; `None` when neither is set.
+    pub url: Option<DatabaseUrl>,
+    /// `database.pool_size`: connections at most, per process.
+    pub pool_size: u32,
+    /// `database.connect_timeout`: bounds getting a connection, and so every store call.
+    pub connect_timeout: Duration,
+    /// `database.migrate`: apply the embedded migrations when `serve` starts.
+    pub migrate: bool,
+}
+
+/// Which SQL database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite://PATH` (a file, created when missing).
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// `"SQLite"` or `"PostgreSQL"`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "SQLite",
+            DatabaseKind::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A database URL: secret (it may carry a password), so its `Debug` shows only its kind.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    /// The URL itself; never logged.
+    pub secret: secrecy::SecretString,
+    /// `database.url` or `database.url_file`: the key to name in messages.
+    pub key: &'static str,
+    /// SQLite or PostgreSQL.
+    pub kind: DatabaseKind,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    url_file: String,
+    pool_size: u32,
+    connect_timeout: String,
+    migrate: bool,
+}
+
+/// Most connections `database.pool_size` may ask for (PostgreSQL's default max_connections
+/// is 100 for every replica together).
+pub const MAX_POOL_SIZE: u32 = 1000;
+
+impl RawDatabase {
+    fn validate(self) -> Result<DatabaseSettings, ConfigError> {
+        use secrecy::ExposeSecret;
+        let inline = self.url.trim();
+        let file = self.url_file.trim();
+        let (key, url): (&'static str, secrecy::SecretString) = match (inline, file) {
+            ("", "") => ("database.url", String::new().into()),
+            (_, "") => ("database.url", inline.to_owned().into()),
+            ("", path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        "database.url_file",
+                        format!("cannot read {path}: {e} (it must hold the database URL)"),
+                    )
+                })?;
+                let text = secrecy::SecretString::from(text);
+                let url = text.expose_secret().trim();
+                if url.is_empty() {
+                    return Err(invalid(
+                        "database.url_file",
+                        format!("{path} is empty; it must hold the database URL"),
+                    ));
+                }
+                ("database.url_file", url.to_owned().into())
+            }
+            _ => {
+                return Err(invalid(
+                    "database.url",
+                    "database.url and database.url_file are both set; set exactly one \
+                     (url_file for a URL with a password, e.g. a mounted Secret)",
+                ))
+            }
+        };
+        let url = match url.expose_secret() {
+            "" => None,
+            text => {
+                // The scheme alone is named in errors: the rest may hold a password.
+                let scheme = text.split_once(':').map_or("", |(s, _)| s);
+                let kind = match scheme {
+                    "sqlite" => DatabaseKind::Sqlite,
+                    "postgres" | "postgresql" => DatabaseKind::Postgres,
+                    other => {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "the scheme {other:?} is not supported; use sqlite://PATH \
+                                 or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                            ),
+                        ))
+                    }
+                };
+                Some(DatabaseUrl {
+                    secret: url,
+                    key,
+                    kind,
+                })
+            }
+        };
+        let pool_size = positive("database.pool_size", self.pool_size)?;
+        if pool_size > MAX_POOL_SIZE {
+            return Err(invalid(
+                "database.pool_size",
+                format!("{pool_size} is over the limit of {MAX_POOL_SIZE}"),
+            ));
+        }
+        Ok(DatabaseSettings {
+            url,
+            pool_size,
+            connect_timeout: duration(
+                "database.connect_timeout",
+                &self.connect_timeout,
+                Duration::from_millis(100),
+                Duration::from_secs(60),
+            )?,
+            migrate: self.migrate,
         })
     }
 }
@@ -656,6 +826,58 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("throttle.ipv6_prefix: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_url_is_checked_and_never_shown() {
+        let s = validate_with("[database]\nurl = \"sqlite://x.db\"").unwrap();
+        assert_eq!(s.database.url.unwrap().kind, DatabaseKind::Sqlite);
+        let s = validate_with("[database]\nurl = \"postgresql://u:pw@h/db\"").unwrap();
+        assert!(!format!("{s:?}").contains("pw@"), "Debug shows the URL");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("url");
+        std::fs::write(&path, "postgres://u:hunter2@h/db\n").unwrap();
+        let toml = format!("[users]\nstore = \"database\"\n[database]\nurl_file = {path:?}");
+        let s = validate_with(&toml).unwrap();
+        assert_eq!(s.database.url.unwrap().key, "database.url_file");
+        for (toml, key, needle) in [
+            (
+                "[users]\nstore = \"database\"",
+                "database.url",
+                "database.url_file",
+            ),
+            ("[users]\nstore = \"sql\"", "users.store", "file, database"),
+            (
+                "[database]\nurl = \"mysql://u:hunter2@h/db\"",
+                "database.url",
+                "\"mysql\"",
+            ),
+            (
+                "[database]\nurl = \"sqlite://a\"\nurl_file = \"/b\"",
+                "database.url",
+                "exactly one",
+            ),
+            (
+                "[database]\nurl_file = \"/nonexistent/u\"",
+                "database.url_file",
+                "cannot read",
+            ),
+            (
+                "[database]\npool_size = 0",
+                "database.pool_size",
+                "at least 1",
+            ),
+            (
+                "[database]\nconnect_timeout = \"1h\"",
+                "database.connect_timeout",
+                "range",
+            ),
+        ] {
+            let err = validate_with(toml).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{key}: ")), "{err}");
+            assert!(err.contains(needle), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
         }
     }
 

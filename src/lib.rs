@@ -5,11 +5,13 @@
 //! The rooms: [`http`] is the HTTP face (routes, request parsing, the one error → envelope
 //! mapping); [`login`] is the login path behind it (credentials, accounts, passwords, the
 //! hashing threads, the throttle); [`token`] signs what a login earns; [`config`],
-//! [`startup`], [`metrics`] and [`cli`] hold the service together.
+//! [`startup`], [`metrics`] and [`cli`] hold the service together; [`database`] is the SQL
+//! database of `[database]` that the database user store keeps its accounts in.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod error_chain;
 pub mod http;
 pub mod login;

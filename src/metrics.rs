@@ -21,6 +21,15 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// `watchword_keys`: keys `/verify` accepts.
     pub keys: IntGauge,
+    /// `watchword_user_store_up`: 1 while the user store answers, 0 after a lookup found the
+    /// database unreachable (until one succeeds again). Always 1 with the users file.
+    pub user_store_up: IntGauge,
+    /// `watchword_password_hashes_outdated`: accounts of the users file whose hash is weaker
+    /// than `password.*` (the database store rehashes them at login instead).
+    pub password_hashes_outdated: IntGauge,
+    /// `watchword_password_rehashes_total{outcome}`: stored, changed (the account changed
+    /// meanwhile: kept as it is), failed, skipped (hashing queue full).
+    pub rehashes: IntCounterVec,
 }
 
 impl Metrics {
@@ -59,6 +68,24 @@ impl Metrics {
         )
         .expect("valid metric");
         let keys = IntGauge::new("watchword_keys", "Keys /verify accepts.").expect("valid metric");
+        let user_store_up = IntGauge::new(
+            "watchword_user_store_up",
+            "1 while the user store answers, 0 while its database is unreachable.",
+        )
+        .expect("valid metric");
+        let password_hashes_outdated = IntGauge::new(
+            "watchword_password_hashes_outdated",
+            "Accounts of the users file whose hash is weaker than password.*.",
+        )
+        .expect("valid metric");
+        let rehashes = IntCounterVec::new(
+            Opts::new(
+                "watchword_password_rehashes_total",
+                "Rehashes after a login with an outdated hash, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(login_seconds.clone()),
@@ -66,6 +93,9 @@ impl Metrics {
             Box::new(queue_depth.clone()),
             Box::new(in_flight.clone()),
             Box::new(keys.clone()),
+            Box::new(user_store_up.clone()),
+            Box::new(password_hashes_outdated.clone()),
+            Box::new(rehashes.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -77,6 +107,9 @@ impl Metrics {
             queue_depth,
             in_flight,
             keys,
+            user_store_up,
+            password_hashes_outdated,
+            rehashes,
         }
     }
 

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Settings, UserStoreKind};
+use crate::database::{Database, DatabaseError};
 use crate::http::{self, AppState, Loaded};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
-use crate::login::users::{Users, UsersError};
+use crate::login::users::database::UserDb;
+use crate::login::users::{UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
 use crate::token::signing_key::{generate_pem, SigningKey, SigningKeyError};
 use watchword_verify::{Validation, Verifier};
@@ -30,6 +32,14 @@ pub enum StartError {
     /// The signing key is wrong.
     #[error(transparent)]
     Key(#[from] SigningKeyError),
+    /// The database of `[database]` cannot be used (the message never shows its password).
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// SIGHUP found `users.store = "database"` in a process started with the file.
+    #[error(
+        "users.store: switching to \"database\" needs a restart (the database connects at start)"
+    )]
+    StoreNeedsRestart,
     /// The service's own verifier could not take its keys (a bug, not an operator error).
     #[error("building the verifier for /verify failed")]
     Verifier(#[source] watchword_verify::KeyError),
@@ -62,8 +72,9 @@ pub struct Application {
 }
 
 /// Load the users and every key named by `settings`: what starts the service and what
-/// SIGHUP reloads.
-pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
+/// SIGHUP reloads. With `users.store = "database"` the accounts stay in `database` (opened at
+/// start) and are read at every login; nothing of them is loaded here.
+pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, StartError> {
     let alg = settings.token.algorithm;
     let key = match &settings.keys.signing_key_file {
         Some(path) => SigningKey::from_file(path, alg)?,
@@ -99,14 +110,17 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
             published.keys.extend(other.jwk_set().keys);
         }
     }
-    let users = match &settings.users.file {
-        Some(path) => Users::load(path)?,
-        None => {
+    let users = match (settings.users.store, &settings.users.file) {
+        (UserStoreKind::Database, _) => UserStore::Database(UserDb::new(
+            database.ok_or(StartError::StoreNeedsRestart)?.clone(),
+        )),
+        (UserStoreKind::File, Some(path)) => UserStore::File(Users::load(path)?),
+        (UserStoreKind::File, None) => {
             log::warn!(
                 "users.file is not set: serving the built-in DEMO users (user_test / password_test). \
                  Never deploy this"
             );
-            Users::demo()
+            UserStore::File(Users::demo())
         }
     };
     let validation = Validation {
@@ -125,8 +139,8 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
     .map_err(StartError::Verifier)?;
     let discovery = http::well_known::discovery_document(&settings.token.issuer, alg.as_str());
     log::info!(
-        "{} users; signing with {} key {}; {} keys published",
-        users.len(),
+        "{}; signing with {} key {}; {} keys published",
+        users.describe(),
         alg.as_str(),
         key.kid,
         published.keys.len()
@@ -142,7 +156,11 @@ pub fn load(settings: &Settings) -> Result<Loaded, StartError> {
 
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
 pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
-    let loaded = load(settings)?;
+    let database = match settings.users.store {
+        UserStoreKind::File => None,
+        UserStoreKind::Database => Some(open_database(settings)?),
+    };
+    let loaded = load(settings, database.as_ref())?;
     let pool = HashPool::start(
         settings.password.workers,
         settings.password.queue,
@@ -154,14 +172,50 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         pool.workers(),
         settings.password.queue
     );
-    Ok(AppState::new(
+    let mut state = AppState::new(
         loaded,
         dummy,
         pool,
         Throttle::new(settings.throttle.clone()),
         settings.server.trusted_proxies.clone(),
         settings.login.clone(),
-    ))
+    );
+    state.password_params = settings.password.params.clone();
+    state.database = database;
+    state.metrics.user_store_up.set(1);
+    count_outdated(&state, settings);
+    Ok(state)
+}
+
+/// Connect to `[database]` and make its schema this binary's (migrating when
+/// `database.migrate` is true): the start stops here, naming the key, when it cannot.
+pub fn open_database(settings: &Settings) -> Result<Database, StartError> {
+    let db = Database::open(&settings.database)?;
+    let (was, now) = db.prepare(settings.database.migrate)?;
+    if was != now {
+        log::info!(
+            "{} schema migrated from version {was} to {now}",
+            db.kind().name()
+        );
+    }
+    Ok(db)
+}
+
+/// `watchword_password_hashes_outdated`: accounts of the users file whose hash is weaker than
+/// `password.*` (the file is never rewritten; the database store rehashes at login instead).
+fn count_outdated(state: &AppState, settings: &Settings) {
+    let outdated = match &state.loaded().users {
+        UserStore::File(users) => users
+            .accounts()
+            .iter()
+            .filter(|u| u.hash.is_weaker_than(&settings.password.params))
+            .count(),
+        UserStore::Database(_) => 0,
+    };
+    state
+        .metrics
+        .password_hashes_outdated
+        .set(i64::try_from(outdated).unwrap_or(i64::MAX));
 }
 
 /// Re-read the configuration file and environment, then the users file and keys, and swap
@@ -170,10 +224,11 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
 pub fn reload(state: &AppState, config: Option<&Path>) {
     match Settings::load(config)
         .map_err(StartError::from)
-        .and_then(|s| load(&s))
+        .and_then(|s| load(&s, state.database.as_ref()).map(|loaded| (s, loaded)))
     {
-        Ok(loaded) => {
+        Ok((settings, loaded)) => {
             state.replace(loaded);
+            count_outdated(state, &settings);
             log::info!("reload: users and keys replaced");
         }
         Err(e) => log::error!("reload failed, keeping the previous users and keys: {e}"),

@@ -4,10 +4,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::database::QueryError;
 use crate::error_chain::error_chain;
 use crate::login::hash_pool::PoolError;
 use crate::token::issuer::IssueError;
 use watchword_verify::{Envelope, VerifyError};
+
+/// `Retry-After` (seconds) while the user store's database is unreachable: long enough not
+/// to hammer a database that is restarting, short enough for a failover.
+pub const STORE_RETRY_AFTER: &str = "5";
 
 /// What went wrong inside the service: logged with its causes, never shown to a client.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,9 @@ pub enum InternalError {
     /// A token could not be signed with a key that passed loading.
     #[error("token signing failed")]
     Issue(#[source] IssueError),
+    /// The user store's database answered, but not as expected (a malformed row).
+    #[error("user store")]
+    Store(#[source] QueryError),
 }
 
 /// What went wrong with a request. The `Display` text is the `message` the client sees, so it
@@ -66,6 +74,10 @@ pub enum ApiError {
     /// The hashing queue is full (load shedding).
     #[error("Service busy, try again.")]
     Busy,
+    /// The user store's database cannot be reached: nothing was checked or counted. The
+    /// cause is logged (without the URL's password), never shown.
+    #[error("Service unavailable, try again.")]
+    StoreUnavailable(String),
     /// No `Authorization` token on `/verify`.
     #[error("Missing token.")]
     MissingToken,
@@ -98,6 +110,7 @@ impl ApiError {
         match self {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Busy => "shed",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Throttled(_) => "throttled",
             ApiError::Internal(_) => "internal_error",
             ApiError::InvalidToken(e) => e.reason(),
@@ -124,7 +137,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +153,12 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Busy => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::StoreUnavailable(_) => {
+                res.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(STORE_RETRY_AFTER),
+                ));
             }
             ApiError::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));

@@ -10,11 +10,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::api_error::{ApiError, InternalError};
 use super::client_address::client_ip;
 use super::login_request::extract;
-use super::state::AppState;
+use super::state::{AppState, Loaded};
+use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::hash_pool::PoolError;
+use crate::login::users::database::describe;
 use crate::login::users::User;
 use crate::token::issuer::Scope;
+use secrecy::SecretString;
+use std::borrow::Cow;
 use watchword_verify::Envelope;
 
 /// `GET|POST /login`.
@@ -103,15 +107,15 @@ async fn attempt(
         .map_err(|locked| fail(ApiError::Throttled(locked.retry_after.as_secs().max(1))))?;
 
     // Unknown and disabled accounts are checked against the dummy hash: the same argon2 work
-    // as a real check, so the answer time does not tell which names exist.
+    // as a real check, so the answer time does not tell which names exist. A store that
+    // cannot answer ends the attempt here: no argon2 work, and the slot is dropped unused,
+    // so the throttle counts nothing.
     let loaded = state.loaded();
-    let account = if service {
-        loaded.users.service(&name)
-    } else {
-        loaded.users.get(&name)
-    };
+    let account = lookup(state, &loaded, service, &name).await.map_err(fail)?;
     let account = account.filter(|u| !u.disabled);
-    let hash = account.map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
+    let hash = account
+        .as_ref()
+        .map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
     let matched = state.pool.verify(secret, hash).await.map_err(|e| {
         fail(match e {
             PoolError::Busy => ApiError::Busy,
@@ -119,7 +123,7 @@ async fn attempt(
         })
     })?;
     // Membership is checked after the hash, so its answer time says nothing either.
-    let user = match account {
+    let user = match account.as_deref() {
         Some(user) if matched && in_scope(user, &creds) => user,
         _ => {
             slot.failure();
@@ -135,7 +139,85 @@ async fn attempt(
         .issuer
         .issue(user, &scope)
         .map_err(|e| fail(ApiError::Internal(InternalError::Issue(e))))?;
-    Ok((name, token, loaded.issuer.ttl_secs(user)))
+    let ttl = loaded.issuer.ttl_secs(user);
+    rehash_if_outdated(state, &loaded, user, secret);
+    Ok((name, token, ttl))
+}
+
+/// The account from the configured store; `watchword_user_store_up` follows the answer.
+async fn lookup<'a>(
+    state: &AppState,
+    loaded: &'a Loaded,
+    service: bool,
+    name: &str,
+) -> Result<Option<Cow<'a, User>>, ApiError> {
+    match loaded.users.find(service, name).await {
+        Ok(found) => {
+            state.metrics.user_store_up.set(1);
+            Ok(found)
+        }
+        Err(QueryError::Unavailable(cause)) => {
+            state.metrics.user_store_up.set(0);
+            log::warn!("user store unavailable: {cause}");
+            Err(ApiError::StoreUnavailable(cause))
+        }
+        Err(other) => {
+            state.metrics.user_store_up.set(1);
+            Err(ApiError::Internal(InternalError::Store(other)))
+        }
+    }
+}
+
+/// After a successful login whose stored hash is weaker than `password.*`, hash the password
+/// anew on the hashing pool and store it if the row still holds the old hash (compare and
+/// swap: a `users passwd` in between wins). Runs after the answer is on its way; a full
+/// queue skips it (the next login tries again) and a failed write is only logged. The users
+/// file is never rewritten.
+fn rehash_if_outdated(state: &AppState, loaded: &Loaded, user: &User, secret: &SecretString) {
+    let Some(db) = loaded.users.database() else {
+        return;
+    };
+    if !user.hash.is_weaker_than(&state.password_params) {
+        return;
+    }
+    let (db, pool, params) = (
+        db.clone(),
+        state.pool.clone(),
+        state.password_params.clone(),
+    );
+    let rehashes = state.metrics.rehashes.clone();
+    let (service, name, old) = (user.service, user.name.clone(), user.hash.phc().to_owned());
+    let secret = secret.clone();
+    actix_web::rt::spawn(async move {
+        let outcome = match pool.hash(&secret, params).await {
+            Err(PoolError::Busy) => "skipped",
+            Err(e) => {
+                log::warn!("rehash of {}: {e}", describe(service, &name));
+                "failed"
+            }
+            Ok(new) => match db.replace_hash(service, &name, &old, &new).await {
+                Ok(true) => {
+                    log::info!(
+                        "rehash of {}: stored with the current password.* parameters",
+                        describe(service, &name)
+                    );
+                    "stored"
+                }
+                Ok(false) => {
+                    log::info!(
+                        "rehash of {}: the account changed meanwhile, left as it is",
+                        describe(service, &name)
+                    );
+                    "changed"
+                }
+                Err(e) => {
+                    log::warn!("rehash of {}: not stored: {e}", describe(service, &name));
+                    "failed"
+                }
+            },
+        };
+        rehashes.with_label_values(&[outcome]).inc();
+    });
 }
 
 /// A named organisation must be one of the account's; a named unit one of its units.

@@ -4,10 +4,11 @@
 use std::sync::{Arc, RwLock};
 
 use crate::config::LoginSettings;
+use crate::database::Database;
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
-use crate::login::users::Users;
+use crate::login::users::UserStore;
 use crate::metrics::Metrics;
 use crate::token::issuer::Issuer;
 use watchword_verify::Verifier;
@@ -15,8 +16,8 @@ use watchword_verify::Verifier;
 /// What SIGHUP reloads: the users and the keys, swapped as one unit so that a request never
 /// sees new users with old keys or the reverse.
 pub struct Loaded {
-    /// Accounts.
-    pub users: Users,
+    /// Accounts: the users file's, or the database store that is asked at every login.
+    pub users: UserStore,
     /// Signs tokens with the active key.
     pub issuer: Issuer,
     /// Checks tokens for `/verify`, with exactly the keys this service publishes.
@@ -44,6 +45,10 @@ pub struct AppState {
     pub login: LoginSettings,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// `password.*`: what a stored hash is rehashed to after a login when it is weaker.
+    pub password_params: argon2::Params,
+    /// The database of `[database]`, when a store uses it (opened at start, kept by SIGHUP).
+    pub database: Option<Database>,
 }
 
 impl AppState {
@@ -64,6 +69,8 @@ impl AppState {
             trusted_proxies,
             login,
             metrics: Metrics::new(),
+            password_params: argon2::Params::default(),
+            database: None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::password::{normalize, HashMemory, StoredHash};
+use super::password::{hash_password, normalize, HashMemory, StoredHash};
 
 /// How the hashing threads give way to request handling (`password.scheduling`). Either way
 /// they take every cycle the request threads leave idle, so login throughput stays at the
@@ -67,8 +67,21 @@ pub enum PoolError {
 struct Job {
     /// Normalised; wiped when the job is dropped.
     password: SecretString,
-    hash: Arc<StoredHash>,
-    reply: tokio::sync::oneshot::Sender<bool>,
+    work: Work,
+}
+
+/// What a hashing thread does with a job's password.
+enum Work {
+    /// Check it against a stored hash.
+    Verify {
+        hash: Arc<StoredHash>,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+    /// Hash it anew (a rehash after a login whose stored hash is outdated).
+    Hash {
+        params: argon2::Params,
+        reply: tokio::sync::oneshot::Sender<Option<String>>,
+    },
 }
 
 /// A fixed set of hashing threads with a bounded queue; cheap to clone.
@@ -115,10 +128,29 @@ impl HashPool {
         hash: Arc<StoredHash>,
     ) -> Result<bool, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(password, Work::Verify { hash, reply })?;
+        answer.await.map_err(|_| PoolError::Stopped)
+    }
+
+    /// Hash `password` (NFC-normalised here) with `params` on a hashing thread, through the
+    /// same bounded queue as the checks: when it is full this is refused, not queued.
+    pub async fn hash(
+        &self,
+        password: &SecretString,
+        params: argon2::Params,
+    ) -> Result<String, PoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(password, Work::Hash { params, reply })?;
+        answer
+            .await
+            .map_err(|_| PoolError::Stopped)?
+            .ok_or(PoolError::Stopped)
+    }
+
+    fn send(&self, password: &SecretString, work: Work) -> Result<(), PoolError> {
         let job = Job {
             password: SecretString::from(normalize(password.expose_secret())),
-            hash,
-            reply,
+            work,
         };
         // Counted before sending so a fast worker can never finish a job not yet counted.
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -131,7 +163,7 @@ impl HashPool {
                 TrySendError::Disconnected(_) => PoolError::Stopped,
             });
         }
-        answer.await.map_err(|_| PoolError::Stopped)
+        Ok(())
     }
 
     /// Logins waiting for a hashing thread right now (for metrics).
@@ -221,13 +253,21 @@ fn worker(
             }
         };
         queued.fetch_sub(1, Ordering::Relaxed);
-        let ok = job
-            .hash
-            .verify_with(job.password.expose_secret().as_bytes(), &mut memory);
+        let password = job.password.expose_secret();
         // Counted once the hash is done (not when the reply is read), so `in_progress()` is
         // exact: picked up by a thread and not yet finished.
-        done.fetch_add(1, Ordering::Relaxed);
-        let _ = job.reply.send(ok);
+        match job.work {
+            Work::Verify { hash, reply } => {
+                let ok = hash.verify_with(password.as_bytes(), &mut memory);
+                done.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(ok);
+            }
+            Work::Hash { params, reply } => {
+                let phc = hash_password(password, &params).ok();
+                done.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(phc);
+            }
+        }
     }
 }
 

@@ -109,7 +109,10 @@ impl Default for HashMemory {
 /// string parsing before the expensive part.
 #[derive(Clone)]
 pub struct StoredHash {
+    /// The PHC string as stored: a rehash replaces the row only if it still holds this.
+    phc: String,
     algorithm: Algorithm,
+    version: Version,
     params: Params,
     /// The same algorithm, version and parameters for argon2-rust, tag length included.
     fast: argon2_rust::Argon2,
@@ -170,7 +173,9 @@ impl StoredHash {
         // this does not fail for a string that got here (tests/argon2_equivalence.rs).
         let fast = fast_argon2(algorithm, version, &params, hash.len()).map_err(|e| bad(&e))?;
         Ok(StoredHash {
+            phc: phc.to_owned(),
             algorithm,
+            version,
             params,
             fast,
             salt,
@@ -191,6 +196,23 @@ impl StoredHash {
     /// argon2 parameters of this hash.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// The PHC string this hash was parsed from.
+    pub fn phc(&self) -> &str {
+        &self.phc
+    }
+
+    /// True when this hash is weaker than new hashes made with `params` would be: another
+    /// algorithm than argon2id, a version before 0x13, or a lower m, t, p or output length.
+    /// A stronger parameter counts as current (never rehashed down).
+    pub fn is_weaker_than(&self, params: &Params) -> bool {
+        self.algorithm != Algorithm::Argon2id
+            || self.version != Version::V0x13
+            || self.params.m_cost() < params.m_cost()
+            || self.params.t_cost() < params.t_cost()
+            || self.params.p_cost() < params.p_cost()
+            || self.hash.len() < params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
     }
 
     /// Check `password` (already normalised) using `memory` as argon2's working memory; it is
@@ -224,6 +246,32 @@ mod tests {
         let mut mem = HashMemory::new();
         assert!(h.verify_with(normalize("pässword").as_bytes(), &mut mem));
         assert!(!h.verify_with(b"password", &mut mem));
+    }
+
+    #[test]
+    fn weaker_hashes_are_told_apart() {
+        let target = Params::new(128, 2, 1, None).unwrap();
+        let at = |m, t, p| {
+            StoredHash::parse(&hash_password("pw", &Params::new(m, t, p, None).unwrap()).unwrap())
+                .unwrap()
+        };
+        assert!(!at(128, 2, 1).is_weaker_than(&target));
+        assert!(
+            !at(256, 3, 2).is_weaker_than(&target),
+            "stronger counts as current"
+        );
+        assert!(at(64, 2, 1).is_weaker_than(&target));
+        assert!(at(128, 1, 1).is_weaker_than(&target));
+        assert!(at(256, 1, 2).is_weaker_than(&target));
+        let phc = hash_password("pw", &target).unwrap();
+        assert_eq!(StoredHash::parse(&phc).unwrap().phc(), phc);
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut OsRng);
+        let argon2i = argon2::Argon2::new(Algorithm::Argon2i, Version::V0x13, target.clone())
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(StoredHash::parse(&argon2i).unwrap().is_weaker_than(&target));
     }
 
     #[test]

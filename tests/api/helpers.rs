@@ -7,6 +7,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use watchword::config::Settings;
 use watchword::startup::Application;
 
+pub use crate::stores::*;
+
 /// argon2 parameters cheap enough for tests; production keeps the OWASP defaults.
 pub const CHEAP: (u32, u32, u32) = (64, 1, 1);
 
@@ -63,6 +65,9 @@ pub struct Spec {
     pub users: String,
     /// Listen address; port 0 unless a test needs to know it up front.
     pub bind: String,
+    /// Where the accounts are kept; with a database store, `users` is imported into a fresh
+    /// database before the first request.
+    pub store: Store,
 }
 
 impl Default for Spec {
@@ -71,6 +76,7 @@ impl Default for Spec {
             config: String::new(),
             users: users_toml(),
             bind: "127.0.0.1:0".into(),
+            store: default_store(),
         }
     }
 }
@@ -103,6 +109,12 @@ pub struct TestApp {
     pub state: actix_web::web::Data<watchword::http::AppState>,
     /// `http://` + the `metrics.bind` listener's address, when configured.
     pub metrics_base: Option<String>,
+    /// The database URL, with a database store.
+    #[allow(dead_code)]
+    pub database_url: Option<String>,
+    /// The config file the server was started with.
+    #[allow(dead_code)]
+    pub config_path: PathBuf,
 }
 
 /// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
@@ -156,11 +168,23 @@ fn merge_sections(text: &str) -> String {
     out
 }
 
-pub async fn spawn_with(spec: Spec) -> TestApp {
+pub async fn spawn_with(mut spec: Spec) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let database_url = match spec.store {
+        Store::File => None,
+        store => Some(fresh_database(store, dir.path()).await),
+    };
+    spec.config = format!(
+        "{}{}",
+        store_config(spec.store, database_url.as_deref()),
+        spec.config
+    );
     let path = write_config(dir.path(), &spec);
     let settings = Settings::load(Some(&path)).expect("test config loads");
     let app = Application::build(&settings).expect("app builds");
+    if spec.store != Store::File {
+        import_users(&settings, &spec.users);
+    }
     let addr = app.addr();
     let state = app.state();
     let metrics_base = app.metrics_addr().map(|a| format!("http://{a}"));
@@ -172,7 +196,18 @@ pub async fn spawn_with(spec: Spec) -> TestApp {
         _dir: dir,
         state,
         metrics_base,
+        database_url,
+        config_path: path,
     }
+}
+
+/// Write the accounts of a users file into the database store of `settings` (migrated).
+pub fn import_users(settings: &Settings, users_toml: &str) {
+    let users = watchword::login::users::Users::parse(users_toml, "test users").unwrap();
+    let db = watchword::database::Database::open(&settings.database).unwrap();
+    watchword::login::users::database::UserDb::new(db)
+        .import(&users, false)
+        .unwrap();
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod cli;
+mod database;
 mod example;
 mod helpers;
 mod hostile;
@@ -11,5 +12,7 @@ mod pool;
 mod properties;
 mod remote;
 mod rotation;
+mod stores;
 mod styles;
 mod token;
+mod users_cli;

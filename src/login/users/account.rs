@@ -59,6 +59,16 @@ impl Users {
         self.services.get(identifier)
     }
 
+    /// Every account, people first, each group sorted by name (for imports and listings).
+    pub fn accounts(&self) -> Vec<&User> {
+        let mut people: Vec<&User> = self.by_name.values().collect();
+        let mut services: Vec<&User> = self.services.values().collect();
+        people.sort_by(|a, b| a.name.cmp(&b.name));
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        people.extend(services);
+        people
+    }
+
     /// Number of accounts, people and services.
     pub fn len(&self) -> usize {
         self.by_name.len() + self.services.len()

@@ -1,8 +1,12 @@
 //! Accounts and where they are kept: [`account`] is what a login is checked against (the
-//! same for every store), [`file`](mod@file) the read-only users file.
+//! same for every store), [`file`](mod@file) the read-only users file, [`database`] the SQL
+//! tables, and [`store`] the one interface the login path asks, whichever is configured.
 
 pub mod account;
+pub mod database;
 pub mod file;
+pub mod store;
 
 pub use account::{User, Users, MAX_NAME_BYTES};
 pub use file::{UsersError, DEMO_USERS_TOML};
+pub use store::UserStore;

@@ -1,22 +1,28 @@
-//! The `watchword` command: serve, hash-password, keygen, verify, healthcheck.
+//! The `watchword` command: serve, hash-password, keygen, verify, healthcheck, migrate and
+//! users ([`users_command`]).
 //!
 //! Every command returns a [`CliError`]; [`main`] prints it with its causes, one
 //! `caused by:` line each (as ripgrep does), so an operator sees the OS error behind
 //! "cannot read the key" without a debug build.
 
-use std::io::{IsTerminal, Read};
+pub mod secret_input;
+pub mod users_command;
+
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::config::{ConfigError, LogFormat, Settings, SigningAlgorithm};
 use crate::error_chain::error_chain;
-use crate::login::password::{hash_password, MAX_PASSWORD_BYTES};
+use crate::login::password::hash_password;
 use crate::startup::{Application, StartError};
 use crate::token::signing_key::{write_new_key, SigningKeyError};
+use secret_input::{read_new_secret, SecretInputError};
+use users_command::{UsersArgs, UsersCommandError};
 use watchword_verify::{KeyError, Validation, Verifier, VerifyError};
 
 /// Why a command failed. The `Display` text is the first line of the message; the causes
@@ -55,6 +61,12 @@ pub enum CliError {
     /// `verify`: the token was refused.
     #[error("token rejected ({})", .0.reason())]
     Rejected(#[source] VerifyError),
+    /// No password was read (or it cannot log in).
+    #[error(transparent)]
+    Secret(#[from] SecretInputError),
+    /// `migrate` or `users` failed (exit 2 for usage errors, else 1).
+    #[error(transparent)]
+    Users(#[from] UsersCommandError),
     /// `healthcheck`: the service did not answer, or not with 200.
     #[error("healthcheck of {addr} failed: {why}")]
     Unhealthy {
@@ -95,6 +107,10 @@ enum Command {
     Verify(VerifyArgs),
     /// Exit 0 when the local service answers /healthz, else 1 (the image's HEALTHCHECK).
     Healthcheck,
+    /// Apply the embedded schema migrations to the database of [database].
+    Migrate,
+    /// Manage the accounts of the database store (users.store = "database").
+    Users(UsersArgs),
 }
 
 #[derive(clap::Args)]
@@ -132,12 +148,19 @@ pub fn main() -> ExitCode {
         Command::Keygen { alg, out } => keygen(&alg, &out),
         Command::Verify(args) => verify(args),
         Command::Healthcheck => healthcheck(cli.config),
+        Command::Migrate => users_command::migrate(cli.config.as_deref()).map_err(CliError::from),
+        Command::Users(args) => {
+            users_command::run(cli.config.as_deref(), args).map_err(CliError::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
-            ExitCode::FAILURE
+            match &error {
+                CliError::Users(e) => ExitCode::from(e.exit_code()),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -170,51 +193,10 @@ fn serve(config: Option<PathBuf>) -> Result<(), CliError> {
     })
 }
 
-/// A password or pass code from stdin when piped (one trailing newline dropped), otherwise
-/// prompted without echo.
-pub fn read_password(prompt: &str) -> Result<SecretString, CliError> {
-    if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password(prompt)
-            .map(SecretString::from)
-            .map_err(|source| CliError::Read {
-                what: "the password from the terminal".into(),
-                source,
-            });
-    }
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|source| CliError::Read {
-            what: "stdin".into(),
-            source,
-        })?;
-    let input = SecretString::from(input);
-    let text = input.expose_secret();
-    let trimmed = text
-        .strip_suffix('\n')
-        .map(|s| s.strip_suffix('\r').unwrap_or(s))
-        .unwrap_or(text);
-    Ok(SecretString::from(trimmed.to_owned()))
-}
-
 fn hash_password_command(config: Option<PathBuf>) -> Result<(), CliError> {
     let settings = Settings::load(config.as_deref())?;
-    let password = read_password("Password: ")?;
+    let password = read_new_secret("password")?;
     let password = password.expose_secret();
-    if password.is_empty() {
-        return Err(CliError::Input("the password is empty".into()));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(CliError::Input(format!(
-            "the password is longer than {MAX_PASSWORD_BYTES} bytes, the login limit"
-        )));
-    }
-    if password.trim() != password {
-        eprintln!(
-            "warning: the password starts or ends with whitespace; HTTP drops it from header \
-             values, so this password cannot log in through the User-Name/Password headers"
-        );
-    }
     let phc = hash_password(password, &settings.password.params).map_err(CliError::Hash)?;
     println!("{phc}");
     Ok(())

@@ -1,0 +1,55 @@
+//! The one interface the login path asks for an account, whichever store is configured.
+
+use std::borrow::Cow;
+
+use super::account::{User, Users};
+use super::database::UserDb;
+use crate::database::QueryError;
+
+/// Where accounts come from (`users.store`).
+#[derive(Debug, Clone)]
+pub enum UserStore {
+    /// The users file, read at start and by SIGHUP: lookups are in memory and never fail.
+    File(Users),
+    /// The SQL database, read at every login: a change made with `watchword users` counts
+    /// at the next login on every replica, and nothing is cached here.
+    Database(UserDb),
+}
+
+impl UserStore {
+    /// The person (`service = false`) or service account called `name` (exact match).
+    pub async fn find(
+        &self,
+        service: bool,
+        name: &str,
+    ) -> Result<Option<Cow<'_, User>>, QueryError> {
+        match self {
+            UserStore::File(users) => Ok(if service {
+                users.service(name)
+            } else {
+                users.get(name)
+            }
+            .map(Cow::Borrowed)),
+            UserStore::Database(db) => Ok(db.find(service, name).await?.map(Cow::Owned)),
+        }
+    }
+
+    /// The database store, when this is one (a rehash writes there; the file is never
+    /// rewritten).
+    pub fn database(&self) -> Option<&UserDb> {
+        match self {
+            UserStore::File(_) => None,
+            UserStore::Database(db) => Some(db),
+        }
+    }
+
+    /// What to say in the start log: "3 users (file)" or "users in PostgreSQL".
+    pub fn describe(&self) -> String {
+        match self {
+            UserStore::File(users) => format!("{} accounts from the users file", users.len()),
+            UserStore::Database(db) => {
+                format!("accounts in {}", db.database().kind().name())
+            }
+        }
+    }
+}
