@@ -292,8 +292,8 @@ async fn forged_tokens_are_refused_by_library_and_verify_endpoint() {
             "unsupported_header",
         ),
         (
-            "typ other than JWT",
-            header_with("typ", json!("at+jwt")),
+            "typ other than JWT and at+jwt",
+            header_with("typ", json!("foo")),
             "unsupported_header",
         ),
         (
