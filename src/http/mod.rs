@@ -1,6 +1,7 @@
 //! The HTTP face of the service: shared state, routes, and one file per endpoint group.
 
 pub mod api_error;
+pub mod attempt;
 pub mod client_address;
 pub mod login;
 pub mod login_request;

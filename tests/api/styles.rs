@@ -86,7 +86,7 @@ async fn json_body_login_and_its_errors() {
     // Unknown fields of the seeds' clients are ignored.
     let res = app
         .post_json(
-            r#"{"username":"user_test","password":"password_test","authentication_code":"x"}"#,
+            r#"{"username":"user_test","password":"password_test","remember_me":"x"}"#,
         )
         .await;
     assert_eq!(res.status(), 200);
