@@ -6,6 +6,7 @@ mod example;
 mod helpers;
 mod hostile;
 mod login;
+mod oauth;
 mod openapi;
 mod pool;
 mod properties;
