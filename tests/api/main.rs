@@ -1,6 +1,7 @@
 //! Tests over HTTP against the real service (bound on port 0), one module per concern.
 
 mod attacks;
+mod authentication_code;
 mod cli;
 mod example;
 mod helpers;
