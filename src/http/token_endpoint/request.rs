@@ -297,8 +297,9 @@ fn client_auth(
 
 /// `Basic base64(client_id ":" client_secret)`. RFC 6749 §2.3.1 has clients form-urlencode
 /// both halves first; Go's x/oauth2 and node's clients do, Python's requests and Authlib send
-/// them as they are. Both are accepted: a client encodes both halves or neither, so the secret
-/// is checked as sent and, when its decoding differs, decoded (one attempt for the throttle).
+/// them as they are (in Latin-1). Both are accepted: a client encodes both halves or neither,
+/// so the secret is checked as sent and, when its decoding differs, decoded (one attempt for
+/// the throttle).
 /// `None` for an empty secret (a public client naming itself).
 fn basic(encoded: &[u8]) -> Result<Option<ClientSecret>, OAuthError> {
     let bad =
@@ -314,8 +315,15 @@ fn basic(encoded: &[u8]) -> Result<Option<ClientSecret>, OAuthError> {
         .decode(encoded)
         .or_else(|_| STANDARD_NO_PAD.decode(encoded))
         .map_err(|_| bad())?;
-    // The decoded text holds the secret: wiped when this function returns.
-    let text = Zeroizing::new(String::from_utf8(decoded).map_err(|_| bad())?);
+    // The decoded text holds the secret: wiped when this function returns. Bytes that are
+    // not UTF-8 are read as Latin-1, the charset Python's requests and Authlib encode in.
+    let text = Zeroizing::new(match String::from_utf8(decoded) {
+        Ok(text) => text,
+        Err(e) => {
+            let bytes = Zeroizing::new(e.into_bytes());
+            bytes.iter().map(|&b| char::from(b)).collect()
+        }
+    });
     let (raw_id, raw_secret) = text.split_once(':').ok_or_else(bad)?;
     let decode = |s: &str| String::from_utf8(form_decode(s.as_bytes())).ok();
     let decoded_id = decode(raw_id);
@@ -577,6 +585,13 @@ mod tests {
         .client
         .unwrap();
         assert_eq!((c.identifier.as_str(), secrets(&c)), ("svc/1", vec!["s+"]));
+        // Latin-1 (Authlib, requests) when the bytes are not UTF-8.
+        let latin1 = format!("Basic {}", STANDARD.encode(b"svc:caf\xe9"));
+        let c = parse(&headers(&[FORM, ("authorization", &latin1)]), body, false)
+            .unwrap()
+            .client
+            .unwrap();
+        assert_eq!(secrets(&c), ["caf\u{e9}"]);
         // A plain secret is checked once.
         let c = parse(
             &headers(&[FORM, ("authorization", &basic_of("svc", "plain"))]),
