@@ -165,3 +165,32 @@ async fn token_examples_in_the_contract_are_what_the_server_says() {
         assert!(FILE.contains(example), "openapi.yaml lacks {example}");
     }
 }
+
+/// README shows the snippets that `tests/interop/run.sh` runs, verbatim.
+#[test]
+fn readme_shows_the_interop_snippets_verbatim() {
+    let readme = include_str!("../../README.md");
+    for (name, text) in [
+        ("verify.py", include_str!("../interop/snippets/verify.py")),
+        ("verify.mjs", include_str!("../interop/snippets/verify.mjs")),
+        ("nginx.conf", include_str!("../interop/snippets/nginx.conf")),
+        (
+            "oauth_authlib.py",
+            include_str!("../interop/snippets/oauth_authlib.py"),
+        ),
+        (
+            "oauth_requests_oauthlib.py",
+            include_str!("../interop/snippets/oauth_requests_oauthlib.py"),
+        ),
+        (
+            "oauth_client.mjs",
+            include_str!("../interop/snippets/oauth_client.mjs"),
+        ),
+    ] {
+        assert!(
+            readme.contains(text.trim_end()),
+            "README.md does not show tests/interop/snippets/{name} as it is"
+        );
+    }
+    assert!(readme.contains("AuthStyle:    oauth2.AuthStyleInHeader"));
+}
