@@ -986,3 +986,32 @@ async fn rfc9068_profile_tokens() {
     assert_eq!(header_of(&token)["typ"], "JWT");
     assert!(claims_of(&token).get("client_id").is_none());
 }
+
+/// `/token` attempts are logins for the metrics: the same counters as `/login`'s.
+#[tokio::test]
+async fn token_attempts_are_counted_with_the_logins() {
+    let app = spawn_with(oauth_spec("")).await;
+    granted(app.password_grant("user_test", PASSWORD).await).await;
+    granted(app.client_grant("billing-batch", "pass-code-9").await).await;
+    refused(app.password_grant("user_test", "wrong").await).await;
+    refused(app.client_grant("billing-batch", "wrong").await).await;
+    refused(app.token_request("grant_type=implicit", None).await).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map_or(0, |v| v.parse::<f64>().unwrap() as i64)
+    };
+    assert_eq!(value(r#"watchword_logins_total{outcome="ok"}"#), 2, "{text}");
+    assert_eq!(
+        value(r#"watchword_logins_total{outcome="bad_credentials"}"#),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"watchword_logins_total{outcome="bad_request"}"#),
+        1,
+        "{text}"
+    );
+    assert_eq!(value("watchword_login_duration_seconds_count"), 5, "{text}");
+}
