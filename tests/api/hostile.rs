@@ -93,8 +93,9 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
 }
 
 /// Unknown (and disabled) accounts cost what a known account's wrong password costs, for every
-/// login style and both grants of `/token`: exactly one argon2 verification each (counted by the pool, deterministic), and
-/// an answer time whose ratio to the known account's is within 10 % in the median.
+/// login style and both grants of `/token`: exactly one argon2 verification each (counted by
+/// the pool, deterministic), and an answer time whose ratio to the known account's is within
+/// 10 % in the median.
 ///
 /// Times are compared in triples sent back to back (known, unknown, disabled, in rotating
 /// order) and the median of the per-triple ratios is judged: the other tests of this binary load the same two cores,

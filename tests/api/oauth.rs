@@ -1002,7 +1002,11 @@ async fn token_attempts_are_counted_with_the_logins() {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .map_or(0, |v| v.parse::<f64>().unwrap() as i64)
     };
-    assert_eq!(value(r#"watchword_logins_total{outcome="ok"}"#), 2, "{text}");
+    assert_eq!(
+        value(r#"watchword_logins_total{outcome="ok"}"#),
+        2,
+        "{text}"
+    );
     assert_eq!(
         value(r#"watchword_logins_total{outcome="bad_credentials"}"#),
         2,
