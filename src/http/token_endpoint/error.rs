@@ -23,8 +23,9 @@ pub enum OAuthError {
     /// credentials, or a malformed `Authorization` header (400).
     #[error("{0}")]
     InvalidRequest(Cow<'static, str>),
-    /// The body is not `application/x-www-form-urlencoded` in UTF-8 (415, `invalid_request`).
-    #[error("The body must be application/x-www-form-urlencoded (UTF-8).")]
+    /// The body is not `application/x-www-form-urlencoded` in UTF-8 or ISO-8859-1 (415,
+    /// `invalid_request`).
+    #[error("The body must be application/x-www-form-urlencoded.")]
     UnsupportedMediaType,
     /// A `grant_type` other than `password` and `client_credentials` (400).
     #[error("The grant_type must be password or client_credentials.")]

@@ -76,8 +76,8 @@ pub fn parse(
     body: &[u8],
     require_organisation: bool,
 ) -> Result<TokenRequest, OAuthError> {
-    content_type(headers, body)?;
-    let mut params = form(body)?;
+    let charset = content_type(headers, body)?;
+    let mut params = form(body, charset)?;
     let grant_type = required(&mut params, "grant_type", 64)?;
     let is_password = match grant_type.as_str() {
         "password" => true,
@@ -118,13 +118,22 @@ pub fn parse(
     })
 }
 
-/// `application/x-www-form-urlencoded`, with any `charset` parameter naming UTF-8 (or its
-/// subset US-ASCII). No content type at all is fine only for an empty body.
-fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+/// How the bytes of a form's values are text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Charset {
+    /// UTF-8 (and its subset US-ASCII): what the URL standard and every OAuth client use.
+    Utf8,
+    /// ISO-8859-1, when the content type says so (some Java clients): each byte a code point.
+    Latin1,
+}
+
+/// `application/x-www-form-urlencoded`, with an optional `charset` parameter naming UTF-8,
+/// US-ASCII or ISO-8859-1. No content type at all is fine only for an empty body.
+fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError> {
     let mut values = headers.get_all(header::CONTENT_TYPE);
     let Some(value) = values.next() else {
         return if body.is_empty() {
-            Ok(())
+            Ok(Charset::Utf8)
         } else {
             Err(OAuthError::UnsupportedMediaType)
         };
@@ -142,26 +151,26 @@ fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::UnsupportedMediaType);
     }
+    let mut charset = Charset::Utf8;
     for param in parts {
         let Some((name, value)) = param.split_once('=') else {
             continue;
         };
         if name.trim().eq_ignore_ascii_case("charset") {
-            let charset = value.trim().trim_matches('"');
-            if !(charset.eq_ignore_ascii_case("utf-8")
-                || charset.eq_ignore_ascii_case("utf8")
-                || charset.eq_ignore_ascii_case("us-ascii"))
-            {
-                return Err(OAuthError::UnsupportedMediaType);
-            }
+            let named = value.trim().trim_matches('"').to_ascii_lowercase();
+            charset = match named.as_str() {
+                "utf-8" | "utf8" | "us-ascii" => Charset::Utf8,
+                "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" => Charset::Latin1,
+                _ => return Err(OAuthError::UnsupportedMediaType),
+            };
         }
     }
-    Ok(())
+    Ok(charset)
 }
 
 /// The known parameters of a form body, each with every value it was given; unknown ones are
-/// dropped. A known parameter whose value is not UTF-8 is refused.
-fn form(body: &[u8]) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
+/// dropped. A known parameter whose value is not text in `charset` is refused.
+fn form(body: &[u8], charset: Charset) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
     let mut params: HashMap<&'static str, Vec<String>> = HashMap::new();
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
@@ -172,9 +181,12 @@ fn form(body: &[u8]) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
         let Some(known) = KNOWN.iter().find(|k| k.as_bytes() == name.as_slice()) else {
             continue;
         };
-        let value = String::from_utf8(form_decode(value)).map_err(|_| {
-            OAuthError::invalid_request(format!("The {known} parameter is not valid UTF-8."))
-        })?;
+        let value = match charset {
+            Charset::Utf8 => String::from_utf8(form_decode(value)).map_err(|_| {
+                OAuthError::invalid_request(format!("The {known} parameter is not valid UTF-8."))
+            })?,
+            Charset::Latin1 => form_decode(value).into_iter().map(char::from).collect(),
+        };
         params.entry(known).or_default().push(value);
     }
     Ok(params)
@@ -518,12 +530,32 @@ mod tests {
     }
 
     #[test]
+    fn latin1_forms_when_the_content_type_says_so() {
+        let body = b"grant_type=password&username=a&password=caf%E9";
+        let latin1 = (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+        );
+        let Grant::Password { password, .. } =
+            parse(&headers(&[latin1]), body, false).unwrap().grant
+        else {
+            panic!("password grant")
+        };
+        assert_eq!(password.expose_secret(), "caf\u{e9}");
+        assert_eq!(
+            described(parse(&headers(&[FORM]), body, false)),
+            "invalid_request The password parameter is not valid UTF-8."
+        );
+    }
+
+    #[test]
     fn content_types() {
         let body = b"grant_type=client_credentials&client_id=a&client_secret=b";
         for ok in [
             "application/x-www-form-urlencoded",
             "Application/X-WWW-Form-URLEncoded; charset=UTF-8",
             "application/x-www-form-urlencoded;charset=\"utf-8\"",
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
         ] {
             assert_eq!(
                 described(parse(&headers(&[("content-type", ok)]), body, false)),
@@ -534,12 +566,12 @@ mod tests {
         for bad in [
             "application/json",
             "text/plain",
-            "application/x-www-form-urlencoded; charset=latin1",
+            "application/x-www-form-urlencoded; charset=utf-16",
             "multipart/form-data; boundary=x",
         ] {
             assert_eq!(
                 described(parse(&headers(&[("content-type", bad)]), body, false)),
-                "invalid_request The body must be application/x-www-form-urlencoded (UTF-8).",
+                "invalid_request The body must be application/x-www-form-urlencoded.",
                 "{bad}"
             );
         }
