@@ -87,6 +87,33 @@ impl std::str::FromStr for SigningAlgorithm {
     }
 }
 
+/// The shape of the issued tokens (`token.profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenProfile {
+    /// `typ: JWT` and watchword's claims, as always.
+    #[default]
+    Jwt,
+    /// JWT access tokens per RFC 9068: `typ: at+jwt`, and `client_id`, `jti`, `iat` and `aud`
+    /// in every token.
+    Rfc9068,
+}
+
+impl TokenProfile {
+    /// Every accepted spelling, for error messages.
+    pub const NAMES: &'static str = "jwt, rfc9068";
+}
+
+impl std::str::FromStr for TokenProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "jwt" => Ok(Self::Jwt),
+            "rfc9068" => Ok(Self::Rfc9068),
+            other => Err(format!("{other:?} is not one of {}", Self::NAMES)),
+        }
+    }
+}
+
 /// The validated settings the service runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -165,6 +192,11 @@ pub struct TokenSettings {
     pub ttl: Duration,
     /// `token.service_ttl`
     pub service_ttl: Duration,
+    /// `token.profile`
+    pub profile: TokenProfile,
+    /// `token.client_id`: the `client_id` claim of RFC 9068 tokens issued to people (there is
+    /// no OAuth client to name when a person logs in on `/login`).
+    pub client_id: String,
 }
 
 /// `[keys]`: where the signing key comes from.
@@ -274,6 +306,8 @@ struct RawToken {
     algorithm: String,
     ttl: String,
     service_ttl: String,
+    profile: String,
+    client_id: String,
 }
 
 #[derive(Deserialize)]
@@ -478,6 +512,36 @@ impl Raw {
                 }
             },
         };
+        let profile = self
+            .token
+            .profile
+            .trim()
+            .parse::<TokenProfile>()
+            .map_err(|m| invalid("token.profile", m))?;
+        let audience: Vec<String> = self
+            .token
+            .audience
+            .into_iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if profile == TokenProfile::Rfc9068 && audience.is_empty() {
+            return Err(invalid(
+                "token.audience",
+                "must name at least one audience when token.profile = \"rfc9068\" \
+                 (RFC 9068 access tokens always carry aud), e.g. audience = [\"my-api\"]",
+            ));
+        }
+        let client_id = self.token.client_id.trim().to_owned();
+        if client_id.is_empty() || client_id.chars().any(char::is_control) {
+            return Err(invalid(
+                "token.client_id",
+                format!(
+                    "{:?} is not a client id: give a non-empty name without control characters (default \"watchword\")",
+                    self.token.client_id
+                ),
+            ));
+        }
         if self.token.issuer.trim().is_empty() {
             return Err(invalid(
                 "token.issuer",
@@ -534,13 +598,7 @@ impl Raw {
             },
             token: TokenSettings {
                 issuer: self.token.issuer.trim().to_owned(),
-                audience: self
-                    .token
-                    .audience
-                    .into_iter()
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
-                    .collect(),
+                audience,
                 algorithm,
                 ttl,
                 service_ttl: duration(
@@ -549,6 +607,8 @@ impl Raw {
                     secs(1),
                     MAX_TTL,
                 )?,
+                profile,
+                client_id,
             },
             keys: KeySettings {
                 signing_key_file: non_empty_path(&self.keys.signing_key_file),
@@ -879,6 +939,28 @@ mod tests {
             assert!(err.contains(needle), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn token_profile_rfc9068_needs_an_audience() {
+        assert_eq!(validate_with("").unwrap().token.profile, TokenProfile::Jwt);
+        assert_eq!(validate_with("").unwrap().token.client_id, "watchword");
+        let err = validate_with("[token]\nprofile = \"rfc9068\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("token.audience: "), "{err}");
+        assert!(err.contains("rfc9068"), "{err}");
+        let s = validate_with("[token]\nprofile = \"rfc9068\"\naudience = [\"api\"]").unwrap();
+        assert_eq!(s.token.profile, TokenProfile::Rfc9068);
+        let err = validate_with("[token]\nprofile = \"RFC9068\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("token.profile: "), "{err}");
+        assert!(err.contains("jwt, rfc9068"), "{err}");
+        let err = validate_with("[token]\nclient_id = \" \"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("token.client_id: "), "{err}");
     }
 
     #[test]

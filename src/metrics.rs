@@ -9,9 +9,9 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     /// `watchword_logins_total{outcome}`: ok, bad_credentials, throttled, shed, bad_request,
-    /// internal_error.
+    /// internal_error; attempts on `/login` and `/token` alike.
     pub logins: IntCounterVec,
-    /// `watchword_login_duration_seconds`: answer time of `/login`, every outcome.
+    /// `watchword_login_duration_seconds`: answer time of `/login` and `/token`, every outcome.
     pub login_seconds: Histogram,
     /// `watchword_verifications_total{outcome}`: ok or the `VerifyError` reason, for `/verify`.
     pub verifications: IntCounterVec,
@@ -37,16 +37,22 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let logins = IntCounterVec::new(
-            Opts::new("watchword_logins_total", "Login attempts by outcome."),
+            Opts::new(
+                "watchword_logins_total",
+                "Login attempts on /login and /token by outcome.",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
         // Buckets around the argon2 cost: a login is ~20 ms of hashing plus queueing.
         let login_seconds = Histogram::with_opts(
-            HistogramOpts::new("watchword_login_duration_seconds", "Time to answer /login.")
-                .buckets(vec![
-                    0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5,
-                ]),
+            HistogramOpts::new(
+                "watchword_login_duration_seconds",
+                "Time to answer /login and /token.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5,
+            ]),
         )
         .expect("valid metric");
         let verifications = IntCounterVec::new(

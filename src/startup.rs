@@ -137,17 +137,22 @@ pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, 
         ),
     }
     .map_err(StartError::Verifier)?;
-    let discovery = http::well_known::discovery_document(&settings.token.issuer, alg.as_str());
+    let issuer = Issuer::new(key, &settings.token).with_permissions(settings.permissions.clone());
+    let discovery = http::well_known::discovery_document(
+        &settings.token.issuer,
+        alg.as_str(),
+        issuer.all_permissions(),
+    );
     log::info!(
         "{}; signing with {} key {}; {} keys published",
         users.describe(),
         alg.as_str(),
-        key.kid,
+        issuer.key().kid,
         published.keys.len()
     );
     Ok(Loaded {
         users,
-        issuer: Issuer::new(key, &settings.token).with_permissions(settings.permissions.clone()),
+        issuer,
         verifier,
         jwks,
         discovery,

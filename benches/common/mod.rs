@@ -105,6 +105,8 @@ impl Case {
             algorithm: alg,
             ttl: Duration::from_secs(1800),
             service_ttl: Duration::from_secs(1800),
+            profile: Default::default(),
+            client_id: "watchword".into(),
         };
         let issuer = Issuer::new(key.clone(), &settings);
         let user = demo_user();

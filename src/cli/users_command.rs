@@ -242,6 +242,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 organisations: Vec::new(),
                 units: Vec::new(),
                 service,
+                authentication_code: None,
             };
             apply(&mut user, &fields, &[])?;
             let store = open_store(&settings, "add")?;

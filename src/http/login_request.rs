@@ -1,7 +1,7 @@
 //! Reading a `/login` request into [`Credentials`], from whichever of the seeds' styles the
 //! client used: `User-Name` and `Password` headers (seed 002, the primary way), HTTP Basic
-//! (`curl -u`), a JSON body (seeds 000, 001, 003), or a service account's `Identifier` and
-//! `Pass-Code` (seed 003).
+//! (`curl -u`), a JSON body (seeds 000, 001, 003), a service account's `Identifier` and
+//! `Pass-Code`, or its `Authentication-Code` alone (seed 003).
 //!
 //! Every style goes through the same checks, in the same order, before any hashing: one
 //! source of credentials, each field present, non-empty, within its limit and UTF-8.
@@ -53,6 +53,7 @@ struct Body {
     unit: Option<String>,
     identifier: Option<String>,
     pass_code: Option<String>,
+    authentication_code: Option<String>,
 }
 
 fn present(headers: &HeaderMap, names: &[&str]) -> bool {
@@ -124,25 +125,38 @@ pub fn extract(
         .filter(|v| v.len() >= 6 && v[..6].eq_ignore_ascii_case(b"basic "));
     let header_user = present(headers, &["User-Name", "Password"]);
     let header_service = present(headers, &["Identifier", "Pass-Code"]);
-    let (body_user, body_service) = body.as_ref().map_or((false, false), |b| {
+    let header_code = present(headers, &["Authentication-Code"]);
+    let (body_user, body_service, body_code) = body.as_ref().map_or((false, false, false), |b| {
         (
             b.username.is_some() || b.password.is_some(),
             b.identifier.is_some() || b.pass_code.is_some(),
+            b.authentication_code.is_some(),
         )
     });
     let sources = [
         header_user,
         header_service,
+        header_code,
         basic.is_some(),
         body_user,
         body_service,
+        body_code,
     ];
     if sources.iter().filter(|s| **s).count() > 1 {
         return Err(ApiError::CredentialsTwice);
     }
 
-    if let Some(b) = body.filter(|_| body_user || body_service) {
-        let secret = if body_service {
+    if let Some(b) = body.filter(|_| body_user || body_service || body_code) {
+        let secret = if body_code {
+            Secret::Code {
+                code: body_field(
+                    b.authentication_code.as_ref(),
+                    "authentication_code",
+                    MAX_PASSWORD_BYTES,
+                )?
+                .into(),
+            }
+        } else if body_service {
             Secret::Service {
                 identifier: body_field(b.identifier.as_ref(), "identifier", MAX_NAME_BYTES)?,
                 pass_code: body_field(b.pass_code.as_ref(), "pass_code", MAX_PASSWORD_BYTES)?
@@ -170,6 +184,10 @@ pub fn extract(
     };
     let secret = if let Some(value) = basic {
         basic_credentials(&value[6..])?
+    } else if header_code {
+        Secret::Code {
+            code: field("Authentication-Code", MAX_PASSWORD_BYTES)?.into(),
+        }
     } else if header_service {
         Secret::Service {
             identifier: field("Identifier", MAX_NAME_BYTES)?,

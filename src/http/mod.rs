@@ -1,10 +1,12 @@
 //! The HTTP face of the service: shared state, routes, and one file per endpoint group.
 
 pub mod api_error;
+pub mod attempt;
 pub mod client_address;
 pub mod login;
 pub mod login_request;
 pub mod state;
+pub mod token_endpoint;
 pub mod verify;
 pub mod well_known;
 
@@ -39,11 +41,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ApiError::MethodNotAllowed("GET, POST").error_response()
             })),
     )
+    .service(
+        web::resource("/token")
+            .route(web::post().to(token_endpoint::token))
+            .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
     .service(get_only("/.well-known/jwks.json", well_known::jwks))
     .service(get_only(
         "/.well-known/openid-configuration",
+        well_known::discovery,
+    ))
+    // RFC 8414's name for the same document, where OAuth-only clients look.
+    .service(get_only(
+        "/.well-known/oauth-authorization-server",
         well_known::discovery,
     ))
     .service(get_only("/healthz", healthz))

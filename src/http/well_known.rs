@@ -17,8 +17,9 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .body(state.loaded().jwks.clone())
 }
 
-/// `GET /.well-known/openid-configuration`: enough of OpenID discovery for JWKS clients
-/// (PyJWT, jose, Envoy …) to find the keys from the issuer URL.
+/// `GET /.well-known/openid-configuration` (and RFC 8414's
+/// `/.well-known/oauth-authorization-server`): enough of OpenID and OAuth discovery for JWKS
+/// clients (PyJWT, jose, Envoy …) to find the keys, and OAuth clients the token endpoint.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
@@ -29,16 +30,27 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
         .body(state.loaded().discovery.clone())
 }
 
-/// The discovery document for an issuer URL and algorithm.
-pub fn discovery_document(issuer: &str, alg: &str) -> String {
+/// The discovery document for an issuer URL and algorithm; `scopes` are the permissions the
+/// configured roles grant (`scopes_supported`, left out when there are none).
+pub fn discovery_document<'a>(
+    issuer: &str,
+    alg: &str,
+    scopes: impl IntoIterator<Item = &'a str>,
+) -> String {
     let base = issuer.trim_end_matches('/');
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "issuer": issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "id_token_signing_alg_values_supported": [alg],
-        "token_endpoint": format!("{base}/login"),
+        "token_endpoint": format!("{base}/token"),
+        "grant_types_supported": ["password", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-    })
-    .to_string()
+    });
+    let scopes: Vec<&str> = scopes.into_iter().collect();
+    if !scopes.is_empty() {
+        doc["scopes_supported"] = serde_json::json!(scopes);
+    }
+    doc.to_string()
 }

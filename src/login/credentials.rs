@@ -21,7 +21,16 @@ pub enum Secret {
         /// Never logged, never printed.
         pass_code: SecretString,
     },
+    /// A service account's authentication code alone (seed 003): an opaque API key that names
+    /// no account; the account is the one whose `authentication_code_hash` it matches.
+    Code {
+        /// Never logged, never printed.
+        code: SecretString,
+    },
 }
+
+/// What [`Credentials::name`] says for a login by authentication code, which names no account.
+pub const CODE_LOGIN_NAME: &str = "(authentication code)";
 
 /// A complete, checked login request.
 #[derive(Debug)]
@@ -35,11 +44,13 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// The account name as the client gave it (for logs and the throttle).
+    /// The account name as the client gave it, for logs ([`CODE_LOGIN_NAME`] for a login by
+    /// authentication code).
     pub fn name(&self) -> &str {
         match &self.secret {
             Secret::User { name, .. } => name,
             Secret::Service { identifier, .. } => identifier,
+            Secret::Code { .. } => CODE_LOGIN_NAME,
         }
     }
 }
@@ -66,9 +77,17 @@ mod tests {
             organisation: None,
             unit: None,
         };
-        let shown = format!("{user:?} {service:?} {user:#?}");
+        let code = Credentials {
+            secret: Secret::Code {
+                code: SecretString::from("api-key-4711"),
+            },
+            organisation: None,
+            unit: None,
+        };
+        let shown = format!("{user:?} {service:?} {user:#?} {code:?}");
         assert!(shown.contains("alice") && shown.contains("svc"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("31337"), "{shown}");
+        assert!(!shown.contains("4711"), "{shown}");
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use jsonwebtoken::Header;
 
 use super::signing_key::SigningKey;
-use crate::config::TokenSettings;
+use crate::config::{TokenProfile, TokenSettings};
 use crate::login::users::User;
 use watchword_verify::{Claims, RESERVED_CLAIMS};
 
@@ -20,16 +20,24 @@ pub struct Issuer {
     audience: Vec<String>,
     ttl: Duration,
     service_ttl: Duration,
+    profile: TokenProfile,
+    client_id: String,
     permissions: BTreeMap<String, Vec<String>>,
 }
 
-/// Where the login was made: the seed-003 organisation and unit, when given.
+/// How the login was made, beyond who logged in: the seed-003 organisation and unit, and for
+/// the OAuth token endpoint the granted scopes and the client that authenticated.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub struct Context {
     /// `org` claim.
     pub organisation: Option<String>,
     /// `unit` claim.
     pub unit: Option<String>,
+    /// `scope` claim: granted scopes, space-separated; `None` when none were requested.
+    pub scope: Option<String>,
+    /// The OAuth client (a service account) that authenticated itself on a password grant:
+    /// the `client_id` of an RFC 9068 token.
+    pub client_id: Option<String>,
 }
 
 /// Signing failed in the crypto backend (never expected with a key that passed loading).
@@ -46,6 +54,8 @@ impl Issuer {
             audience: token.audience.clone(),
             ttl: token.ttl,
             service_ttl: token.service_ttl,
+            profile: token.profile,
+            client_id: token.client_id.clone(),
             permissions: BTreeMap::new(),
         }
     }
@@ -71,6 +81,31 @@ impl Issuer {
         &self.audience
     }
 
+    /// The permissions `user`'s roles grant (`[permissions]`): the `permissions` claim, and the
+    /// scopes the account may ask for on the token endpoint.
+    pub fn permissions_of(&self, user: &User) -> BTreeSet<&str> {
+        user.roles
+            .iter()
+            .filter_map(|r| self.permissions.get(r))
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every permission some role grants, sorted: discovery's `scopes_supported`.
+    pub fn all_permissions(&self) -> BTreeSet<&str> {
+        self.permissions
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The token shape (`token.profile`).
+    pub fn profile(&self) -> TokenProfile {
+        self.profile
+    }
+
     /// Token lifetime in seconds for `user` (`expires_in` of the answer).
     pub fn ttl_secs(&self, user: &User) -> u64 {
         if user.service {
@@ -81,26 +116,35 @@ impl Issuer {
     }
 
     /// The claims a token for `user` carries, issued at `now` (Unix seconds).
-    pub fn claims_for(&self, user: &User, scope: &Scope, now: i64) -> Claims {
+    pub fn claims_for(&self, user: &User, context: &Context, now: i64) -> Claims {
         let mut extra = user.claims.clone();
         extra.retain(|k, _| !RESERVED_CLAIMS.contains(&k.as_str()));
-        let permissions: BTreeSet<&String> = user
-            .roles
-            .iter()
-            .filter_map(|r| self.permissions.get(r))
-            .flatten()
-            .collect();
+        let permissions = self.permissions_of(user);
         if !permissions.is_empty() {
             extra.insert(
                 "permissions".into(),
-                Value::from(permissions.into_iter().cloned().collect::<Vec<_>>()),
+                Value::from(permissions.into_iter().collect::<Vec<_>>()),
             );
         }
-        if let Some(org) = &scope.organisation {
+        if let Some(org) = &context.organisation {
             extra.insert("org".into(), Value::from(org.clone()));
         }
-        if let Some(unit) = &scope.unit {
+        if let Some(unit) = &context.unit {
             extra.insert("unit".into(), Value::from(unit.clone()));
+        }
+        if let Some(scope) = &context.scope {
+            extra.insert("scope".into(), Value::from(scope.clone()));
+        }
+        if self.profile == TokenProfile::Rfc9068 {
+            // RFC 9068 §2.2: the client the token was issued to. A service account is its own
+            // client; a person's login names the client that authenticated, if any, else the
+            // configured name of the login API.
+            let client_id = match &context.client_id {
+                Some(client) => client,
+                None if user.service => &user.name,
+                None => &self.client_id,
+            };
+            extra.insert("client_id".into(), Value::from(client_id.clone()));
         }
         if let Some(id) = &user.id {
             extra.insert("uid".into(), Value::from(id.clone()));
@@ -121,10 +165,14 @@ impl Issuer {
         }
     }
 
-    /// Sign `claims` with the active key: header `typ: JWT`, `alg`, `kid`.
+    /// Sign `claims` with the active key: header `typ` (`JWT`, or `at+jwt` for the RFC 9068
+    /// profile), `alg`, `kid`.
     pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
         let mut header = Header::new(self.key.algorithm.jwt());
         header.kid = Some(self.key.kid.clone());
+        if self.profile == TokenProfile::Rfc9068 {
+            header.typ = Some("at+jwt".into());
+        }
         Ok(jsonwebtoken::encode(
             &header,
             claims,
@@ -133,7 +181,7 @@ impl Issuer {
     }
 
     /// Claims and signature for `user`, now.
-    pub fn issue(&self, user: &User, scope: &Scope) -> Result<String, IssueError> {
-        self.sign(&self.claims_for(user, scope, chrono::Utc::now().timestamp()))
+    pub fn issue(&self, user: &User, context: &Context) -> Result<String, IssueError> {
+        self.sign(&self.claims_for(user, context, chrono::Utc::now().timestamp()))
     }
 }

@@ -292,8 +292,8 @@ async fn forged_tokens_are_refused_by_library_and_verify_endpoint() {
             "unsupported_header",
         ),
         (
-            "typ other than JWT",
-            header_with("typ", json!("at+jwt")),
+            "typ other than JWT and at+jwt",
+            header_with("typ", json!("foo")),
             "unsupported_header",
         ),
         (
@@ -401,6 +401,47 @@ async fn forged_tokens_are_refused_by_library_and_verify_endpoint() {
     match res {
         Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
         Err(e) => assert!(!e.is_timeout(), "{e}"),
+    }
+}
+
+/// RFC 9068 access tokens (`typ: at+jwt`) verify like JWTs, whatever the case of `typ` and
+/// with or without `application/`; another `typ` is refused, by the library and by /verify.
+#[tokio::test]
+async fn typ_jwt_and_at_jwt_are_accepted_and_nothing_else() {
+    let t = target("EdDSA").await;
+    let claims = good_claims().to_string();
+    for typ in [
+        "JWT",
+        "at+jwt",
+        "at+JWT",
+        "application/at+jwt",
+        "Application/AT+JWT",
+    ] {
+        let mut header = t.header();
+        header["typ"] = json!(typ);
+        let token = t.forge(&header.to_string(), &claims);
+        assert!(t.verifier.verify(&token).is_ok(), "{typ}: library");
+        let res = t
+            .app
+            .client
+            .get(format!("{}/verify", t.app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{typ}: /verify");
+    }
+    for typ in [
+        json!("foo"),
+        json!("JWS"),
+        json!("application/foo"),
+        json!(["at+jwt"]),
+    ] {
+        let mut header = t.header();
+        header["typ"] = typ.clone();
+        let token = t.forge(&header.to_string(), &claims);
+        t.assert_refused(&format!("typ {typ}"), &token, "unsupported_header")
+            .await;
     }
 }
 

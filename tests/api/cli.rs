@@ -65,6 +65,36 @@ async fn hash_password_output_logs_in() {
     );
 }
 
+/// The same command makes a service account's authentication code hash.
+#[tokio::test]
+async fn hash_password_makes_an_authentication_code_hash() {
+    let code = "ak_live_from-the-cli";
+    let phc = hash_with_cli(code);
+    let app = spawn_with(Spec {
+        users: format!(
+            "[[service_accounts]]\nidentifier = \"cli-client\"\npass_code_hash = \"{}\"\n\
+             authentication_code_hash = \"{phc}\"\n",
+            hash_with_cli("unused pass code")
+        ),
+        ..Spec::default()
+    })
+    .await;
+    let login = |code: &'static str| {
+        app.client
+            .post(format!("{}/login", app.base))
+            .header("Authentication-Code", code)
+            .send()
+    };
+    let res = login(code).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        crate::oauth::claims_of(body["token"].as_str().unwrap())["sub"],
+        "cli-client"
+    );
+    assert_eq!(login("ak_live_other").await.unwrap().status(), 401);
+}
+
 #[test]
 fn hash_password_warns_about_edge_whitespace() {
     let mut child = cheap_env(&mut Command::new(BIN))
@@ -191,6 +221,14 @@ fn broken_config_stops_the_start_naming_the_key() {
         "metrics.bind: cannot listen on",
     );
     assert_refuses(&[("WATCHWORD__TOKEN__TLL", "30m")], "tll");
+    assert_refuses(
+        &[("WATCHWORD__TOKEN__PROFILE", "oauth")],
+        r#"token.profile: "oauth" is not one of jwt, rfc9068"#,
+    );
+    assert_refuses(
+        &[("WATCHWORD__TOKEN__PROFILE", "rfc9068")],
+        "token.audience: must name at least one audience when token.profile = \"rfc9068\"",
+    );
     assert_refuses(
         &[("WATCHWORD_CONFIG", "/nonexistent/watchword.toml")],
         "--config",
@@ -444,6 +482,139 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
 
 /// The container's way: an empty working directory, configuration from environment variables
 /// and mounted files only, bound to 0.0.0.0; `healthcheck` exits 0 against it, 1 without it.
+/// `/token` and code logins in the real binary: one log line per attempt naming the endpoint
+/// and grant, and never a password, pass code, authentication code or token.
+#[tokio::test]
+async fn token_endpoint_attempts_are_logged_without_secrets() {
+    use crate::oauth::{basic_encoded, basic_raw, form, urlencode, ODD_SECRET};
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let code = "ak_live_LogSecret-7";
+    let mut text = crate::oauth::oauth_users();
+    text.push_str(&format!(
+        "[[service_accounts]]\nidentifier = \"coded\"\npass_code_hash = \"{}\"\nauthentication_code_hash = \"{}\"\n",
+        hash("unused"),
+        hash(code)
+    ));
+    std::fs::write(&users, text).unwrap();
+    let server = Running::start(&[
+        ("WATCHWORD__USERS__FILE", users.display().to_string()),
+        ("RUST_LOG", "trace".into()),
+    ]);
+    let client = reqwest::Client::new();
+    let post = |body: String, auth: Option<String>| {
+        let mut req = client
+            .post(format!("{}/token", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        req.send()
+    };
+    let grant = |pw: &str| {
+        form(&[
+            ("grant_type", "password"),
+            ("username", "user_test"),
+            ("password", pw),
+        ])
+    };
+    let res = post(grant(PASSWORD), None).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post(grant("Wrong-Token-Secret"), None)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let cc = "grant_type=client_credentials".to_owned();
+    let res = post(cc.clone(), Some(basic_raw("odd-secret", ODD_SECRET)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let service_token = body["access_token"].as_str().unwrap().to_owned();
+    let res = post(
+        cc.clone(),
+        Some(basic_encoded("odd-secret", "Wrong-Client-Secret")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = post(
+        format!("{cc}&client_id=billing-batch&client_secret=Posted-Secret-9"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        post("grant_type=implicit".into(), None)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let res = client
+        .post(format!("{}/login", server.base))
+        .header("Authentication-Code", code)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = client
+        .post(format!("{}/login", server.base))
+        .header("Authentication-Code", "ak_live_Wrong-Code")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let log = server.stop();
+
+    assert_eq!(
+        log.matches("login outcome=ok user=\"user_test\"").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("endpoint=/token grant_type=password"), "{log}");
+    assert!(
+        log.contains("endpoint=/token grant_type=client_credentials"),
+        "{log}"
+    );
+    assert!(log.contains("user=\"odd-secret\""), "{log}");
+    assert!(log.contains("endpoint=/token grant_type=-"), "{log}");
+    assert_eq!(
+        log.matches("outcome=bad_credentials").count(),
+        4,
+        "wrong password, two wrong client secrets, wrong code: {log}"
+    );
+    assert!(log.contains("user=\"coded\""), "the code's account: {log}");
+    let mut secrets: Vec<String> = vec![
+        PASSWORD.into(),
+        "Wrong-Token-Secret".into(),
+        ODD_SECRET.into(),
+        urlencode(ODD_SECRET),
+        "Wrong-Client-Secret".into(),
+        "Posted-Secret-9".into(),
+        code.into(),
+        "ak_live_Wrong-Code".into(),
+        basic_raw("odd-secret", ODD_SECRET),
+    ];
+    for t in [&token, &service_token] {
+        secrets.push(t.clone());
+        secrets.extend(t.split('.').map(str::to_owned));
+    }
+    for secret in secrets {
+        assert!(
+            !log.contains(&secret),
+            "log contains a secret: {secret}\n{log}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn runs_like_the_image_from_an_empty_directory() {
     let mounted = tempfile::tempdir().unwrap();

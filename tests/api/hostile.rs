@@ -29,13 +29,17 @@ pub fn slow_spec() -> Spec {
     }
 }
 
-/// How a login is sent: each of the seeds' styles.
+/// How a login is sent: each of the seeds' styles, and the OAuth token endpoint's two grants.
 #[derive(Clone, Copy, Debug)]
 enum Style {
     Headers,
     Json,
     Basic,
     Service,
+    /// `POST /token`, `grant_type=password`.
+    TokenPassword,
+    /// `POST /token`, `grant_type=client_credentials` over HTTP Basic.
+    TokenClient,
 }
 
 async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Duration {
@@ -59,17 +63,39 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
             .post(url)
             .header("Identifier", user)
             .header("Pass-Code", password),
+        Style::TokenPassword => app
+            .client
+            .post(format!("{}/token", app.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(crate::oauth::form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])),
+        Style::TokenClient => app
+            .client
+            .post(format!("{}/token", app.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Authorization", crate::oauth::basic_raw(user, password))
+            .body("grant_type=client_credentials"),
     };
     let start = Instant::now();
     let res = req.send().await.unwrap();
     let elapsed = start.elapsed();
-    assert_eq!(res.status(), 401, "{style:?}");
+    // RFC 6749: a wrong password is 400 invalid_grant; failed client authentication 401.
+    let expected = if matches!(style, Style::TokenPassword) {
+        400
+    } else {
+        401
+    };
+    assert_eq!(res.status(), expected, "{style:?}");
     elapsed
 }
 
 /// Unknown (and disabled) accounts cost what a known account's wrong password costs, for every
-/// login style: exactly one argon2 verification each (counted by the pool, deterministic), and
-/// an answer time whose ratio to the known account's is within 10 % in the median.
+/// login style and both grants of `/token`: exactly one argon2 verification each (counted by
+/// the pool, deterministic), and an answer time whose ratio to the known account's is within
+/// 10 % in the median.
 ///
 /// Times are compared in triples sent back to back (known, unknown, disabled, in rotating
 /// order) and the median of the per-triple ratios is judged: the other tests of this binary load the same two cores,
@@ -88,13 +114,17 @@ pub async fn equal_cost(app: &TestApp) {
     // turns and each sees the other's bursts as noise.
     static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _alone = TIMING.lock().await;
-    for style in [Style::Headers, Style::Json, Style::Basic, Style::Service] {
-        let known = if matches!(style, Style::Service) {
-            "batch"
-        } else {
-            "user_test"
-        };
-        let people = !matches!(style, Style::Service);
+    for style in [
+        Style::Headers,
+        Style::Json,
+        Style::Basic,
+        Style::Service,
+        Style::TokenPassword,
+        Style::TokenClient,
+    ] {
+        let service = matches!(style, Style::Service | Style::TokenClient);
+        let known = if service { "batch" } else { "user_test" };
+        let people = !service;
         let hashed = |before: u64| app.state.pool.verifications() - before;
         let before = app.state.pool.verifications();
         timed(&app, style, "nobody-at-all", "wrong-password").await;

@@ -1,12 +1,14 @@
 //! Tests over HTTP against the real service (bound on port 0), one module per concern.
 
 mod attacks;
+mod authentication_code;
 mod cli;
 mod database;
 mod example;
 mod helpers;
 mod hostile;
 mod login;
+mod oauth;
 mod openapi;
 mod pool;
 mod properties;

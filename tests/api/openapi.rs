@@ -42,7 +42,9 @@ fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
     // Every route of src/http/mod.rs is a path item (two spaces in, under `paths:`).
     for path in [
         "/login",
+        "/token",
         "/verify",
+        "/.well-known/oauth-authorization-server",
         "/.well-known/jwks.json",
         "/.well-known/openid-configuration",
         "/healthz",
@@ -118,4 +120,77 @@ async fn login_examples_in_the_contract_are_what_the_server_says() {
         "code: 415, message: {} }}",
         body["message"].as_str().unwrap()
     )));
+}
+
+#[tokio::test]
+async fn token_examples_in_the_contract_are_what_the_server_says() {
+    let app = crate::helpers::spawn_app().await;
+    for (body, example) in [
+        (
+            "grant_type=password&username=user_test&password=wrong",
+            "{ error: invalid_grant, error_description: Invalid user name or password. }",
+        ),
+        (
+            "grant_type=password&password=x",
+            "{ error: invalid_request, error_description: The username parameter is missing. }",
+        ),
+        (
+            "grant_type=password&username=a&password=x&password=y",
+            "{ error: invalid_request, error_description: The password parameter is given more than once. }",
+        ),
+        (
+            "grant_type=implicit",
+            "{ error: unsupported_grant_type, error_description: The grant_type must be password or client_credentials. }",
+        ),
+        (
+            "grant_type=client_credentials",
+            "{ error: invalid_client, error_description: Client authentication failed. }",
+        ),
+    ] {
+        let res = app
+            .client
+            .post(format!("{}/token", app.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = res.json().await.unwrap();
+        let shown = format!(
+            "{{ error: {}, error_description: {} }}",
+            answer["error"].as_str().unwrap(),
+            answer["error_description"].as_str().unwrap()
+        );
+        assert_eq!(shown, example, "{body}");
+        assert!(FILE.contains(example), "openapi.yaml lacks {example}");
+    }
+}
+
+/// README shows the snippets that `tests/interop/run.sh` runs, verbatim.
+#[test]
+fn readme_shows_the_interop_snippets_verbatim() {
+    let readme = include_str!("../../README.md");
+    for (name, text) in [
+        ("verify.py", include_str!("../interop/snippets/verify.py")),
+        ("verify.mjs", include_str!("../interop/snippets/verify.mjs")),
+        ("nginx.conf", include_str!("../interop/snippets/nginx.conf")),
+        (
+            "oauth_authlib.py",
+            include_str!("../interop/snippets/oauth_authlib.py"),
+        ),
+        (
+            "oauth_requests_oauthlib.py",
+            include_str!("../interop/snippets/oauth_requests_oauthlib.py"),
+        ),
+        (
+            "oauth_client.mjs",
+            include_str!("../interop/snippets/oauth_client.mjs"),
+        ),
+    ] {
+        assert!(
+            readme.contains(text.trim_end()),
+            "README.md does not show tests/interop/snippets/{name} as it is"
+        );
+    }
+    assert!(readme.contains("AuthStyle:    oauth2.AuthStyleInHeader"));
 }

@@ -96,6 +96,8 @@ fn issuer_and_verifier() -> &'static (watchword::token::issuer::Issuer, Verifier
             algorithm: alg,
             ttl: std::time::Duration::from_secs(600),
             service_ttl: std::time::Duration::from_secs(600),
+            profile: Default::default(),
+            client_id: "watchword".into(),
         };
         let verifier = Verifier::from_jwk_set(
             &serde_json::to_value(key.jwk_set()).unwrap(),

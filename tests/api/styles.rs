@@ -85,9 +85,7 @@ async fn json_body_login_and_its_errors() {
     assert_eq!(claims_of(&token)["sub"], "user_test");
     // Unknown fields of the seeds' clients are ignored.
     let res = app
-        .post_json(
-            r#"{"username":"user_test","password":"password_test","authentication_code":"x"}"#,
-        )
+        .post_json(r#"{"username":"user_test","password":"password_test","remember_me":"x"}"#)
         .await;
     assert_eq!(res.status(), 200);
     // charset parameter is fine.

@@ -6,10 +6,16 @@
 #   pyjwt         PyJWT + PyJWKClient from the discovery document (snippets/verify.py)
 #   jose          node jose createRemoteJWKSet + jwtVerify (snippets/verify.mjs)
 #   nginx         auth_request with /verify in front of an upstream (snippets/nginx.conf)
+#   oauth-python  Authlib and requests-oauthlib fetch tokens from /token with both grants
+#                 (snippets/oauth_authlib.py, snippets/oauth_requests_oauthlib.py)
+#   oauth-node    openid-client does the same (snippets/oauth_client.mjs)
 #   schemathesis  every operation of openapi.yaml, generated inputs, all checks
 #
 # PyJWT and jose verify EdDSA, ES256 and RS256 tokens and refuse an expired one, one with a
-# flipped signature byte and one for another audience.
+# flipped signature byte and one for another audience. The OAuth clients fetch tokens from a
+# server of each token profile (jwt, rfc9068), with a client secret holding %, +, : and a
+# space; PyJWT and jose verify those tokens; a wrong secret and a wrong password must fail
+# with each library's own error for invalid_client and invalid_grant.
 #
 # Usage: bash tests/interop/run.sh    (from any directory; needs python3 with venv, node >= 18
 # with npm, and nginx or apt-get). Everything is installed under one mktemp directory: a
@@ -51,18 +57,21 @@ python3 -m venv "$tmp/venv" || die "python3 could not create a venv (Debian: apt
 py="$tmp/venv/bin/python"
 tools() { "$py" "$here/tools.py" "$@"; }
 "$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-for pkg in 'pyjwt[crypto]' schemathesis openapi-spec-validator; do
+for pkg in 'pyjwt[crypto]' schemathesis openapi-spec-validator authlib requests requests-oauthlib; do
   "$py" -m pip install --quiet "$pkg" || die "pip could not install $pkg"
 done
-echo "ok: venv with $("$py" -m pip list 2>/dev/null | grep -iE '^(pyjwt|schemathesis|openapi-spec-validator) ' | tr -s ' ' | paste -sd, -)"
+echo "ok: venv with $("$py" -m pip list 2>/dev/null | grep -iE '^(pyjwt|schemathesis|openapi-spec-validator|authlib|requests-oauthlib) ' | tr -s ' ' | paste -sd, -)"
 
 command -v node >/dev/null || die "node is not installed (needed for jose)"
 command -v npm >/dev/null || die "npm is not installed (needed for jose)"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' ||
   die "node $(node --version) is too old for jose (fetch and WebCrypto need >= 18)"
 mkdir -p "$tmp/node"
-npm install --prefix "$tmp/node" --no-audit --no-fund --silent jose >/dev/null || die "npm could not install jose"
-echo "ok: node $(node --version) with jose $(node -p "require('$tmp/node/node_modules/jose/package.json').version")"
+for pkg in jose openid-client; do
+  npm install --prefix "$tmp/node" --no-audit --no-fund --silent "$pkg" >/dev/null || die "npm could not install $pkg"
+done
+version() { node -p "require('$tmp/node/node_modules/$1/package.json').version"; }
+echo "ok: node $(node --version) with jose $(version jose), openid-client $(version openid-client)"
 
 if command -v nginx >/dev/null; then
   nginx_bin="$(command -v nginx)"
@@ -116,8 +125,13 @@ user=alice
 password='correct horse battery staple'
 roles=reader,writer
 audience=interop
+# A service account whose secret holds every character Basic's two encodings treat differently.
+service=reports-batch
+service_secret='50% of a+b: c d'
 hash="$(printf %s "$password" | ww "$bin" hash-password)"
 demo_hash="$(printf %s password_test | ww "$bin" hash-password)"
+service_hash="$(printf %s "$service_secret" | ww "$bin" hash-password)"
+demo_service_hash="$(printf %s pass-code-9 | ww "$bin" hash-password)"
 cat >"$tmp/users.toml" <<EOF
 [[users]]
 name = "$user"
@@ -129,6 +143,23 @@ roles = ["reader", "writer"]
 name = "user_test"
 password_hash = "$demo_hash"
 roles = ["demo"]
+
+[[service_accounts]]
+identifier = "$service"
+pass_code_hash = "$service_hash"
+roles = ["reader"]
+
+# The example client of openapi.yaml's /token.
+[[service_accounts]]
+identifier = "billing-batch"
+pass_code_hash = "$demo_service_hash"
+roles = ["reader"]
+EOF
+# Roles grant permissions, which are the scopes /token grants.
+cat >"$tmp/permissions.toml" <<EOF
+[permissions]
+reader = ["read_docs"]
+writer = ["write_docs"]
 EOF
 
 # start NAME PORT [VAR=value …]: a watchword on 127.0.0.1:PORT, ready when /healthz answers.
@@ -206,18 +237,33 @@ openapi_cases() {
   echo "openapi: $passed passed, $failed failed"
 }
 
+# Two servers for the OAuth clients: today's tokens, and RFC 9068 access tokens.
+: >"$tmp/oauth-servers"
+for profile in jwt rfc9068; do
+  port="$(tools port)"
+  start "oauth-$profile" "$port" WATCHWORD__TOKEN__ISSUER="http://127.0.0.1:$port" WATCHWORD__TOKEN__PROFILE="$profile" \
+    WATCHWORD__KEYS__SIGNING_KEY_FILE="$tmp/EdDSA.pem" WATCHWORD__THROTTLE__ENABLED=false WATCHWORD_CONFIG="$tmp/permissions.toml"
+  echo "$profile http://127.0.0.1:$port" >>"$tmp/oauth-servers"
+done
+tools oauth "$tmp/oauth.json" "$audience" "$user" "$password" "$roles" "$service" "$service_secret" <"$tmp/oauth-servers"
+echo "ok: OAuth servers for the jwt and rfc9068 token profiles"
+
 # The contract server throttles per user name as by default (5 failures), so Schemathesis
 # meets 429 answers for the names it repeats, but not per address: with the default 50 every
 # login after the first few dozen generated ones would be a 429 and test nothing else.
 contract_port="$(tools port)"
 start contract "$contract_port" WATCHWORD__TOKEN__ISSUER="http://127.0.0.1:$contract_port" \
-  WATCHWORD__KEYS__SIGNING_KEY_FILE="$tmp/EdDSA.pem" WATCHWORD__THROTTLE__MAX_FAILURES_PER_IP=1000000
+  WATCHWORD__KEYS__SIGNING_KEY_FILE="$tmp/EdDSA.pem" WATCHWORD__THROTTLE__MAX_FAILURES_PER_IP=1000000 \
+  WATCHWORD_CONFIG="$tmp/permissions.toml"
 
 run openapi openapi_cases
 run pyjwt "$py" "$here/pyjwt_cases.py" "$tmp/cases.json"
 
-cp "$here/snippets/verify.mjs" "$here/jose_cases.mjs" "$tmp/node/"
+cp "$here/snippets/verify.mjs" "$here/jose_cases.mjs" "$here/snippets/oauth_client.mjs" "$here/oauth_cases.mjs" "$tmp/node/"
 run jose node "$tmp/node/jose_cases.mjs" "$tmp/cases.json"
+
+run oauth-python "$py" "$here/oauth_cases.py" "$tmp/oauth.json"
+run oauth-node node "$tmp/node/oauth_cases.mjs" "$tmp/oauth.json"
 
 # Schemathesis: every operation, examples + coverage + fuzzing, every check but one. /verify
 # gets a valid token through the spec's bearerAuth scheme, so its 200 answer is exercised too

@@ -5,6 +5,8 @@
   tools.py login BASE USER PASSWORD  prints the token from POST /login
   tools.py served BASE FILE          GET /openapi.yaml is FILE byte for byte, as application/yaml
   tools.py cases OUT USER ROLES AUD  reads `alg issuer fresh expired` lines on stdin, writes cases JSON
+  tools.py oauth OUT AUD USER PASSWORD ROLES SERVICE SECRET
+                                     reads `profile issuer` lines on stdin, writes the OAuth cases JSON
 """
 import json
 import os
@@ -74,5 +76,20 @@ def cases(out, user, roles, audience):
         json.dump({"user": user, "roles": roles.split(","), "audience": audience, "servers": servers}, f, indent=1)
 
 
+def oauth(out, audience, user, password, roles, service, secret):
+    servers = []
+    for line in sys.stdin:
+        if line.strip():
+            profile, issuer = line.split()
+            # token.client_id's default: the client_id claim of people's RFC 9068 tokens.
+            servers.append({"profile": profile, "issuer": issuer, "client_id": "watchword"})
+    with open(out, "w") as f:
+        json.dump({"audience": audience, "servers": servers,
+                   "user": {"name": user, "password": password, "roles": roles.split(","),
+                            "scope": "read_docs write_docs"},
+                   "service": {"id": service, "secret": secret, "scope": "read_docs"}}, f, indent=1)
+
+
 if __name__ == "__main__":
-    {"port": port, "wait": wait, "login": login, "served": served, "cases": cases}[sys.argv[1]](*sys.argv[2:])
+    commands = {"port": port, "wait": wait, "login": login, "served": served, "cases": cases, "oauth": oauth}
+    commands[sys.argv[1]](*sys.argv[2:])

@@ -24,6 +24,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "unit",
     "uid",
     "kind",
+    "scope",
+    "client_id",
 ];
 
 /// The claims of a watchword token.
@@ -69,6 +71,27 @@ impl Claims {
     /// True when the token carries `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// The granted OAuth scopes (the space-separated `scope` claim of a token from the token
+    /// endpoint); none when the claim is absent or not a string.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.extra
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+
+    /// True when `scope` is one of the granted scopes.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// The `client_id` claim (RFC 9068 access tokens), when present.
+    pub fn client_id(&self) -> Option<&str> {
+        self.extra.get("client_id").and_then(Value::as_str)
     }
 }
 
@@ -122,6 +145,20 @@ mod tests {
         assert_eq!(serde_json::to_value(&c).unwrap()["aud"], "x");
         let c: Claims = serde_json::from_str(r#"{"sub":"a","exp":1,"aud":["x","y"]}"#).unwrap();
         assert_eq!(c.aud, vec!["x", "y"]);
+    }
+
+    #[test]
+    fn scope_and_client_id_helpers() {
+        let c: Claims = serde_json::from_str(
+            r#"{"sub":"a","exp":1,"scope":"read_invoices  edit","client_id":"billing"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["read_invoices", "edit"]);
+        assert!(c.has_scope("edit") && !c.has_scope("read"));
+        assert_eq!(c.client_id(), Some("billing"));
+        let c: Claims = serde_json::from_str(r#"{"sub":"a","exp":1,"scope":7}"#).unwrap();
+        assert_eq!(c.scopes().count(), 0);
+        assert_eq!(c.client_id(), None);
     }
 
     #[test]

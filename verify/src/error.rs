@@ -30,7 +30,7 @@ pub enum VerifyError {
     /// public key, or any other mismatch).
     #[error("algorithm not allowed for this key")]
     AlgorithmNotAllowed,
-    /// A header parameter this verifier refuses to honour (`crit`, a `typ` other than JWT, …).
+    /// A header parameter this verifier refuses to honour (`crit`, a `typ` other than JWT or at+jwt, …).
     #[error("unsupported header parameter {0}")]
     UnsupportedHeader(&'static str),
     /// `exp` has passed (beyond the leeway).

@@ -230,9 +230,7 @@ impl RawHeader<'_> {
         }
         match &self.typ {
             Member::Absent => {}
-            Member::Str(typ)
-                if typ.eq_ignore_ascii_case("JWT")
-                    || typ.eq_ignore_ascii_case("application/jwt") => {}
+            Member::Str(typ) if accepted_typ(typ) => {}
             _ => return Err(VerifyError::UnsupportedHeader("typ")),
         }
         if self.b64_not_true {
@@ -248,6 +246,19 @@ impl RawHeader<'_> {
         };
         Ok(Header { alg, kid })
     }
+}
+
+/// The `typ` values of the tokens watchword issues: `JWT` (RFC 7519) and `at+jwt` (RFC 9068
+/// access tokens), each also with the `application/` prefix that RFC 7515 §4.1.9 says may be
+/// left out, compared ignoring ASCII case as media types are. Anything else is another kind of
+/// token (an ID token's `JWT` aside, e.g. a logout token or a JWE) and is refused.
+fn accepted_typ(typ: &str) -> bool {
+    let bytes = typ.as_bytes();
+    let media = match bytes.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(b"application/") => &typ[12..],
+        _ => typ,
+    };
+    media.eq_ignore_ascii_case("JWT") || media.eq_ignore_ascii_case("at+jwt")
 }
 
 enum Name {
@@ -407,10 +418,40 @@ mod tests {
             header(r#"{"alg":"EdDSA","crit":[]}"#),
             Err(VerifyError::UnsupportedHeader("crit"))
         );
-        assert_eq!(
-            header(r#"{"alg":"EdDSA","typ":"at+jwt"}"#),
-            Err(VerifyError::UnsupportedHeader("typ"))
-        );
+        for typ in [
+            "JWT",
+            "jwt",
+            "application/jwt",
+            "at+jwt",
+            "at+JWT",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/AT+JWT",
+        ] {
+            assert!(
+                header(&format!(r#"{{"alg":"EdDSA","typ":"{typ}"}}"#)).is_ok(),
+                "{typ}"
+            );
+        }
+        for typ in [
+            "foo",
+            "",
+            "JWS",
+            "at+jwt ",
+            "application/",
+            "application/foo",
+            "application/application/jwt",
+            "logout+jwt",
+            "secevent+jwt",
+            "JOSE",
+            "at+jwt;charset=utf-8",
+        ] {
+            assert_eq!(
+                header(&format!(r#"{{"alg":"EdDSA","typ":"{typ}"}}"#)),
+                Err(VerifyError::UnsupportedHeader("typ")),
+                "{typ}"
+            );
+        }
         assert_eq!(
             header(r#"{"alg":"EdDSA","typ":null}"#),
             Err(VerifyError::UnsupportedHeader("typ"))

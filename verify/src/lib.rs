@@ -19,7 +19,8 @@
 //!   `none`, HS256 signed with a public key and any other mismatch are refused;
 //! * `kid` only selects from the configured keys (a token without `kid` uses the only key,
 //!   if there is only one). `jku`, `x5u`, `x5c` and `jwk` headers are never fetched or trusted;
-//!   `crit` is refused; `typ`, when present, must be `JWT`;
+//!   `crit` is refused; `typ`, when present, must be `JWT` or `at+jwt` (RFC 9068), either
+//!   with or without `application/`, in any case;
 //! * the signature is checked before any claim is looked at;
 //! * `exp` and `sub` are required; `exp`, `nbf` and `iat` are checked with
 //!   [`Validation::leeway`] (at most 5 minutes); then the issuer and audience, when configured.

@@ -33,6 +33,9 @@ pub struct User {
     /// `true` for a service account (seed 003's access token identifier and pass code): its
     /// tokens carry `kind = "service"` and live `token.service_ttl`.
     pub service: bool,
+    /// A service account's authentication code (seed 003), parsed argon2 hash: a login with
+    /// only this code, no identifier, is a login as this account. `None` for people.
+    pub authentication_code: Option<Arc<StoredHash>>,
 }
 
 /// All accounts: people by name, services by identifier.
@@ -67,6 +70,18 @@ impl Users {
         services.sort_by(|a, b| a.name.cmp(&b.name));
         people.extend(services);
         people
+    }
+
+    /// The service accounts that have an authentication code, sorted by identifier: a login by
+    /// code is checked against each of them (the code names no account).
+    pub fn with_authentication_code(&self) -> Vec<&User> {
+        let mut found: Vec<&User> = self
+            .services
+            .values()
+            .filter(|u| u.authentication_code.is_some())
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
     }
 
     /// Number of accounts, people and services.

@@ -145,6 +145,8 @@ fn account(row: &AnyRow, service: bool) -> Result<User, sqlx::Error> {
         units: json_list(7, "units")?,
         service,
         name,
+        // Not kept in the database yet: authentication codes come from the users file only.
+        authentication_code: None,
     })
 }
 

@@ -65,6 +65,8 @@ struct RawService {
     identifier: String,
     pass_code_hash: String,
     #[serde(default)]
+    authentication_code_hash: Option<String>,
+    #[serde(default)]
     roles: Vec<String>,
     #[serde(default)]
     claims: toml::Table,
@@ -151,7 +153,17 @@ impl Users {
                 organisations: s.organisations,
                 units: Vec::new(),
             };
-            insert_unique(&mut services, account(as_user, true, origin)?, origin)?;
+            let code = s.authentication_code_hash;
+            let mut service = account(as_user, true, origin)?;
+            if let Some(phc) = code {
+                let hash = StoredHash::parse(&phc).map_err(|e| UsersError::User {
+                    path: origin.to_owned(),
+                    user: format!("service account {}", service.name),
+                    message: format!("authentication_code_hash is {e}"),
+                })?;
+                service.authentication_code = Some(Arc::new(hash));
+            }
+            insert_unique(&mut services, service, origin)?;
         }
         Ok(Users::from_accounts(by_name, services))
     }
@@ -190,6 +202,7 @@ fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> 
         organisations: u.organisations,
         units: u.units,
         service,
+        authentication_code: None,
     })
 }
 
@@ -244,6 +257,34 @@ mod tests {
             let err = Users::parse(&file(text), "t").unwrap_err().to_string();
             assert!(err.contains("\"bob\"") && err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn service_accounts_may_have_an_authentication_code() {
+        let u = Users::parse(
+            &file("[[service_accounts]]\nidentifier='svc'\npass_code_hash='HASH'\nauthentication_code_hash='HASH'\n\
+                   [[service_accounts]]\nidentifier='plain'\npass_code_hash='HASH'\n"),
+            "t",
+        )
+        .unwrap();
+        assert!(u.service("svc").unwrap().authentication_code.is_some());
+        assert!(u.service("plain").unwrap().authentication_code.is_none());
+        let with: Vec<&str> = u
+            .with_authentication_code()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(with, ["svc"]);
+        let err = Users::parse(
+            &file("[[service_accounts]]\nidentifier='svc'\npass_code_hash='HASH'\nauthentication_code_hash='plain'\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("service account svc") && err.contains("authentication_code_hash is"),
+            "{err}"
+        );
     }
 
     #[test]

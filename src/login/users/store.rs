@@ -34,6 +34,16 @@ impl UserStore {
         }
     }
 
+    /// Service accounts that have an authentication code (a login by code is checked against
+    /// each of them). Only the users file has them yet; the database store has no column for
+    /// them, so a code login against it finds none (and costs one dummy check).
+    pub fn with_authentication_code(&self) -> Vec<&User> {
+        match self {
+            UserStore::File(users) => users.with_authentication_code(),
+            UserStore::Database(_) => Vec::new(),
+        }
+    }
+
     /// The database store, when this is one (a rehash writes there; the file is never
     /// rewritten).
     pub fn database(&self) -> Option<&UserDb> {

@@ -401,7 +401,14 @@ fn unsupported_headers() {
             "{crit}"
         );
     }
-    for typ in [json!("at+jwt"), json!("JWS"), json!(""), json!(1)] {
+    for typ in [
+        json!("foo"),
+        json!("JWS"),
+        json!(""),
+        json!(1),
+        json!("application/foo"),
+        json!("logout+jwt"),
+    ] {
         let header = json!({"alg": "EdDSA", "kid": "ed-1", "typ": typ}).to_string();
         assert_eq!(
             v.verify(&ed().sign_parts(&header, &p)),
@@ -409,7 +416,17 @@ fn unsupported_headers() {
             "{typ}"
         );
     }
-    for typ in ["JWT", "jwt", "application/jwt"] {
+    // JWT (RFC 7519) and RFC 9068 access tokens, with or without the media type prefix, in
+    // any case.
+    for typ in [
+        "JWT",
+        "jwt",
+        "application/jwt",
+        "at+jwt",
+        "at+JWT",
+        "application/at+jwt",
+        "APPLICATION/AT+JWT",
+    ] {
         let header = json!({"alg": "EdDSA", "kid": "ed-1", "typ": typ}).to_string();
         assert!(v.verify(&ed().sign_parts(&header, &p)).is_ok(), "{typ}");
     }

@@ -1,0 +1,452 @@
+//! The one login path behind `/login` and `/token`: the throttle, the account, argon2 on the
+//! hashing pool (the dummy hash for unknown and disabled accounts), membership, scopes, and the
+//! signed token; then one log line and the metrics.
+//!
+//! Both endpoints read and check their request (every limit before any hashing), call
+//! [`attempt`], and report with [`record`]; only the answer's shape differs. A rule made here
+//! (how an attempt is counted, what is logged) holds for both endpoints and every login style.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::web;
+use secrecy::SecretString;
+
+use super::api_error::InternalError;
+use super::state::{AppState, Loaded};
+use crate::database::QueryError;
+use crate::login::credentials::{Credentials, Secret};
+use crate::login::hash_pool::PoolError;
+use crate::login::password::StoredHash;
+use crate::login::users::database::describe;
+use crate::login::users::User;
+use crate::token::issuer::Context;
+
+/// What the throttle counts logins by authentication code under, with the client address: the
+/// code names no account, so its budget is per address. Not a possible account name (names
+/// have no control characters), so no person shares this counter.
+const CODE_THROTTLE_KEY: &str = "\u{1}authentication code";
+
+/// One login, as checked and read by an endpoint.
+pub struct Login {
+    /// Who the token is for: a person, a service account, or an authentication code. `None`
+    /// for the OAuth client credentials grant, where the token is for the client itself.
+    pub owner: Option<Credentials>,
+    /// An OAuth client (a service account) authenticating itself: checked before the owner;
+    /// without an owner, the token is the client's.
+    pub client: Option<ClientSecret>,
+    /// OAuth scopes asked for, each to be one of the account's permissions; `None` when the
+    /// request named none (then the token has no `scope` claim).
+    pub scope: Option<Vec<String>>,
+}
+
+/// A service account's identifier and pass code as an OAuth client sent them.
+pub struct ClientSecret {
+    /// The `client_id`: a service account identifier.
+    pub identifier: String,
+    /// The secret; over HTTP Basic also its form-urlencoded decoding when that differs (RFC
+    /// 6749 §2.3.1 says clients encode, and many do not), checked in turn, one attempt.
+    pub secrets: Vec<SecretString>,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct Granted {
+    /// The token's `sub`.
+    pub name: String,
+    /// The signed token.
+    pub token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The granted scopes, space-separated, when scopes were asked for.
+    pub scope: Option<String>,
+}
+
+/// Why a login did not earn a token. Each endpoint maps these to its own answers.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Wrong secret, unknown account or disabled account (one answer for the three).
+    #[error("bad credentials")]
+    BadCredentials,
+    /// The OAuth client's own authentication failed (same three cases).
+    #[error("bad client credentials")]
+    BadClient,
+    /// The credentials were right, but a requested scope is not one of the account's
+    /// permissions.
+    #[error("scope not granted")]
+    ScopeNotGranted,
+    /// Too many recent failures; retry after this many seconds.
+    #[error("throttled")]
+    Throttled(u64),
+    /// The hashing queue is full.
+    #[error("hashing queue full")]
+    Busy,
+    /// The user store (the database) cannot be reached: nothing was hashed or counted. The
+    /// text names the error, never the database URL's password.
+    #[error("user store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// Something that should not happen.
+    #[error(transparent)]
+    Internal(InternalError),
+}
+
+impl Refused {
+    /// The `outcome` of logs and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Refused::BadCredentials | Refused::BadClient => "bad_credentials",
+            Refused::ScopeNotGranted => "bad_request",
+            Refused::Throttled(_) => "throttled",
+            Refused::Busy => "shed",
+            Refused::StoreUnavailable(_) => "store_unavailable",
+            Refused::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the limit (bytes); refused before it was all read.
+    TooLarge(usize),
+    /// The connection failed while sending it.
+    Unreadable,
+}
+
+/// The body, up to `max` bytes: a larger one is refused before it is all read.
+pub async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, BodyError> {
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+        Err(_) => Err(BodyError::TooLarge(max)),
+    }
+}
+
+/// Check a login and sign its token: the client (if any), then the owner (if any), each
+/// through the throttle and the hashing pool; then the scopes.
+pub async fn attempt(state: &AppState, ip: IpAddr, login: Login) -> Result<Granted, Refused> {
+    let loaded = state.loaded();
+    let client = match &login.client {
+        Some(c) => {
+            let secrets: Vec<&SecretString> = c.secrets.iter().collect();
+            let who = Who::Service(&c.identifier);
+            let client = authenticate(state, &loaded, ip, who, &secrets, None, None).await;
+            Some(client.map_err(|e| match e {
+                Refused::BadCredentials => Refused::BadClient,
+                other => other,
+            })?)
+        }
+        None => None,
+    };
+    let (account, organisation, unit) = match (&login.owner, client) {
+        (Some(creds), _) => {
+            let (who, secret) = match &creds.secret {
+                Secret::User { name, password } => (Who::User(name), password),
+                Secret::Service {
+                    identifier,
+                    pass_code,
+                } => (Who::Service(identifier), pass_code),
+                Secret::Code { code } => (Who::Code, code),
+            };
+            let organisation = creds.organisation.as_deref();
+            let unit = creds.unit.as_deref();
+            let account =
+                authenticate(state, &loaded, ip, who, &[secret], organisation, unit).await?;
+            (account, creds.organisation.clone(), creds.unit.clone())
+        }
+        (None, Some(client)) => (client, None, None),
+        (None, None) => return Err(Refused::BadCredentials),
+    };
+
+    // Scopes are judged only once the secret was right, so their answer says nothing about
+    // accounts to someone without it.
+    let scope = match &login.scope {
+        None => None,
+        Some(requested) => {
+            let permitted = loaded.issuer.permissions_of(&account.user);
+            if !requested.iter().all(|s| permitted.contains(s.as_str())) {
+                return Err(Refused::ScopeNotGranted);
+            }
+            Some(requested.join(" "))
+        }
+    };
+    let context = Context {
+        organisation,
+        unit,
+        scope: scope.clone(),
+        client_id: login
+            .client
+            .as_ref()
+            .filter(|_| login.owner.is_some())
+            .map(|c| c.identifier.clone()),
+    };
+    let token = loaded
+        .issuer
+        .issue(&account.user, &context)
+        .map_err(|e| Refused::Internal(InternalError::Issue(e)))?;
+    let expires_in = loaded.issuer.ttl_secs(&account.user);
+    if let Some(secret) = &account.secret {
+        rehash_if_outdated(state, &loaded, &account.user, secret);
+    }
+    Ok(Granted {
+        name: account.user.name.clone(),
+        token,
+        expires_in,
+        scope,
+    })
+}
+
+/// An account whose secret proved right, and that secret when it is the account's password or
+/// pass code (what a rehash hashes anew); `None` for an authentication code.
+struct Proven<'l> {
+    user: Cow<'l, User>,
+    secret: Option<SecretString>,
+}
+
+/// Which account a secret is for.
+#[derive(Clone, Copy)]
+enum Who<'a> {
+    User(&'a str),
+    Service(&'a str),
+    /// The service account whose authentication code this is.
+    Code,
+}
+
+/// One secret (or its variants, see [`ClientSecret::secrets`]) checked against one account:
+/// the throttle first, then argon2 against the account's hash, or the dummy hash for an
+/// unknown or disabled account so that the answer time does not tell which names exist; then
+/// membership of the named organisation and unit. Settles the throttle either way.
+async fn authenticate<'l>(
+    state: &AppState,
+    loaded: &'l Loaded,
+    ip: IpAddr,
+    who: Who<'_>,
+    secrets: &[&SecretString],
+    organisation: Option<&str>,
+    unit: Option<&str>,
+) -> Result<Proven<'l>, Refused> {
+    // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
+    // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
+    // Service identifiers count in their own namespace, through the same throttle.
+    let key = match who {
+        Who::User(name) => name.to_owned(),
+        Who::Service(identifier) => format!("service account {identifier}"),
+        Who::Code => CODE_THROTTLE_KEY.to_owned(),
+    };
+    let slot = state
+        .throttle
+        .begin_now(&key, ip)
+        .map_err(|locked| Refused::Throttled(locked.retry_after.as_secs().max(1)))?;
+
+    // Unknown and disabled accounts are checked against the dummy hash. A store that cannot
+    // answer ends the attempt here: no argon2 work, and the slot is dropped unused, so the
+    // throttle counts nothing.
+    let (account, secret) = match who {
+        Who::User(name) | Who::Service(name) => {
+            let service = matches!(who, Who::Service(_));
+            let account = lookup(state, loaded, service, name)
+                .await?
+                .filter(|u| !u.disabled);
+            let hash = account
+                .as_ref()
+                .map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
+            let mut matched = None;
+            for secret in secrets {
+                if check(state, secret, Arc::clone(&hash)).await? {
+                    matched = Some((*secret).clone());
+                    break;
+                }
+            }
+            match matched {
+                Some(secret) => (account, Some(secret)),
+                None => (None, None),
+            }
+        }
+        Who::Code => (
+            code_owner(state, loaded, secrets).await?.map(Cow::Borrowed),
+            None,
+        ),
+    };
+    // Membership is checked after the hash, so its answer time says nothing either.
+    match account {
+        Some(user) if member(&user, organisation, unit) => {
+            slot.success();
+            Ok(Proven { user, secret })
+        }
+        _ => {
+            slot.failure();
+            Err(Refused::BadCredentials)
+        }
+    }
+}
+
+/// The account from the configured store; `watchword_user_store_up` follows the answer.
+async fn lookup<'l>(
+    state: &AppState,
+    loaded: &'l Loaded,
+    service: bool,
+    name: &str,
+) -> Result<Option<Cow<'l, User>>, Refused> {
+    match loaded.users.find(service, name).await {
+        Ok(found) => {
+            state.metrics.user_store_up.set(1);
+            Ok(found)
+        }
+        Err(QueryError::Unavailable(cause)) => {
+            state.metrics.user_store_up.set(0);
+            log::warn!("user store unavailable: {cause}");
+            Err(Refused::StoreUnavailable(cause))
+        }
+        Err(other) => {
+            state.metrics.user_store_up.set(1);
+            Err(Refused::Internal(InternalError::Store(other)))
+        }
+    }
+}
+
+/// After a successful login whose stored hash is weaker than `password.*`, hash the password
+/// anew on the hashing pool and store it if the row still holds the old hash (compare and
+/// swap: a `users passwd` in between wins). Runs after the token is signed; a full queue skips
+/// it (the next login tries again) and a failed write is only logged. The users file is never
+/// rewritten.
+fn rehash_if_outdated(state: &AppState, loaded: &Loaded, user: &User, secret: &SecretString) {
+    let Some(db) = loaded.users.database() else {
+        return;
+    };
+    if !user.hash.is_weaker_than(&state.password_params) {
+        return;
+    }
+    let (db, pool, params) = (
+        db.clone(),
+        state.pool.clone(),
+        state.password_params.clone(),
+    );
+    let rehashes = state.metrics.rehashes.clone();
+    let (service, name, old) = (user.service, user.name.clone(), user.hash.phc().to_owned());
+    let secret = secret.clone();
+    actix_web::rt::spawn(async move {
+        let outcome = match pool.hash(&secret, params).await {
+            Err(PoolError::Busy) => "skipped",
+            Err(e) => {
+                log::warn!("rehash of {}: {e}", describe(service, &name));
+                "failed"
+            }
+            Ok(new) => match db.replace_hash(service, &name, &old, &new).await {
+                Ok(true) => {
+                    log::info!(
+                        "rehash of {}: stored with the current password.* parameters",
+                        describe(service, &name)
+                    );
+                    "stored"
+                }
+                Ok(false) => {
+                    log::info!(
+                        "rehash of {}: the account changed meanwhile, left as it is",
+                        describe(service, &name)
+                    );
+                    "changed"
+                }
+                Err(e) => {
+                    log::warn!("rehash of {}: not stored: {e}", describe(service, &name));
+                    "failed"
+                }
+            },
+        };
+        rehashes.with_label_values(&[outcome]).inc();
+    });
+}
+
+/// The service account whose authentication code `secrets` is. The code names no account,
+/// so it is checked against every account that has one (disabled ones too, and the dummy hash
+/// when there is none): the work depends only on how many codes are configured, not on the
+/// code sent. A code that matches two accounts matches none.
+async fn code_owner<'l>(
+    state: &AppState,
+    loaded: &'l Loaded,
+    secrets: &[&SecretString],
+) -> Result<Option<&'l User>, Refused> {
+    let candidates = loaded.users.with_authentication_code();
+    let mut found: Option<&User> = None;
+    let mut ambiguous = false;
+    for secret in secrets {
+        if candidates.is_empty() {
+            check(state, secret, Arc::clone(&state.dummy)).await?;
+        }
+        for user in &candidates {
+            let Some(hash) = &user.authentication_code else {
+                continue;
+            };
+            if check(state, secret, Arc::clone(hash)).await? && !user.disabled {
+                ambiguous |= found.is_some_and(|f| f.name != user.name);
+                found = Some(user);
+            }
+        }
+    }
+    if ambiguous {
+        log::warn!("an authentication code matches more than one service account; refused");
+        return Ok(None);
+    }
+    Ok(found)
+}
+
+/// One argon2 check on the hashing pool.
+async fn check(
+    state: &AppState,
+    secret: &SecretString,
+    hash: Arc<StoredHash>,
+) -> Result<bool, Refused> {
+    state.pool.verify(secret, hash).await.map_err(|e| match e {
+        PoolError::Busy => Refused::Busy,
+        other => Refused::Internal(InternalError::Pool(other)),
+    })
+}
+
+/// A named organisation must be one of the account's; a named unit one of its units.
+fn member(user: &User, organisation: Option<&str>, unit: Option<&str>) -> bool {
+    let org_ok = organisation.is_none_or(|o| user.organisations.iter().any(|x| x == o));
+    let unit_ok = unit.is_none_or(|u| user.units.iter().any(|x| x == u));
+    org_ok && unit_ok
+}
+
+/// How one request on a login endpoint ended, for [`record`].
+pub struct Outcome<'a> {
+    /// `ok` or the failure's outcome name (metrics label and log field).
+    pub outcome: &'static str,
+    /// The failure as its answer describes it (never a secret); `None` on success.
+    pub reason: Option<String>,
+    /// The account name as sent, when it was read.
+    pub user: Option<&'a str>,
+}
+
+/// One log line and the metrics for a request on a login endpoint (`/login`, or `/token` with
+/// its grant type in `endpoint`), whatever its outcome. Never a secret or a token.
+pub fn record(
+    state: &AppState,
+    endpoint: &str,
+    started: Instant,
+    client: Option<IpAddr>,
+    outcome: Outcome<'_>,
+) {
+    let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let secs = started.elapsed().as_secs_f64();
+    let ms = secs * 1000.0;
+    state.metrics.login_seconds.observe(secs);
+    state
+        .metrics
+        .logins
+        .with_label_values(&[outcome.outcome])
+        .inc();
+    let user = outcome.user.unwrap_or("-");
+    match &outcome.reason {
+        None => log::info!(
+            "login outcome={} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
+            outcome.outcome
+        ),
+        Some(reason) => log::info!(
+            "login outcome={} reason={reason:?} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
+            outcome.outcome
+        ),
+    }
+}

@@ -1,0 +1,153 @@
+//! `POST /token`: the OAuth 2.0 token endpoint (RFC 6749 §3.2), so that standard client
+//! libraries get watchword tokens with no custom code.
+//!
+//! Two grants: `password` (§4.3), a person's user name and password, and `client_credentials`
+//! (§4.4), a service account authenticating as the client with its identifier and pass code.
+//! Both go through the same login path as `/login` ([`attempt`]): limits before hashing, the
+//! throttle (the same counters as `/login`'s), the dummy hash, the hashing pool, the same
+//! token. Only the answers differ: RFC 6749's JSON ([`error`]).
+
+pub mod error;
+pub mod request;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use super::api_error::InternalError;
+use super::attempt::{attempt, read_body, record, BodyError, Granted, Login, Outcome};
+use super::client_address::client_ip;
+use super::state::AppState;
+use crate::login::credentials::{Credentials, Secret};
+use error::{no_store, OAuthError};
+use request::{parse, Grant};
+
+/// The success answer (§5.1); no refresh token is ever issued.
+#[derive(Serialize)]
+struct TokenAnswer<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+/// `POST /token`.
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let client = req
+        .peer_addr()
+        .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
+    let (read, result) = match client {
+        Some(ip) => handle(&req, payload, &state, ip).await,
+        None => (
+            Read::default(),
+            Err(OAuthError::Internal(InternalError::NoPeerAddress)),
+        ),
+    };
+    let outcome = match &result {
+        Ok(granted) => Outcome {
+            outcome: "ok",
+            reason: None,
+            user: Some(&granted.name),
+        },
+        Err(e) => Outcome {
+            outcome: e.outcome(),
+            reason: Some(e.to_string()),
+            user: read.name.as_deref(),
+        },
+    };
+    let endpoint = format!("/token grant_type={}", read.grant.unwrap_or("-"));
+    record(&state, &endpoint, started, client, outcome);
+    match result {
+        Ok(granted) => {
+            let answer = TokenAnswer {
+                access_token: &granted.token,
+                token_type: "Bearer",
+                expires_in: granted.expires_in,
+                scope: granted.scope.as_deref(),
+            };
+            let mut res = HttpResponse::Ok();
+            no_store(&mut res);
+            // Strings and a number: serializing cannot fail.
+            res.content_type("application/json")
+                .body(serde_json::to_string(&answer).unwrap_or_default())
+        }
+        Err(e) => e.error_response(),
+    }
+}
+
+/// Any other method on `/token`: 405 with `Allow: POST`, in the endpoint's own error shape.
+pub async fn method_not_allowed() -> HttpResponse {
+    OAuthError::MethodNotAllowed.error_response()
+}
+
+/// What was read of a request before it ended, for the log line.
+#[derive(Default)]
+struct Read {
+    grant: Option<&'static str>,
+    name: Option<String>,
+}
+
+/// Read and check the request (every limit before any hashing), then the shared login path.
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    ip: IpAddr,
+) -> (Read, Result<Granted, OAuthError>) {
+    let mut read = Read::default();
+    let body = match read_body(payload, state.login.max_body_bytes).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(max)) => {
+            let e = OAuthError::invalid_request(format!("The body is larger than {max} bytes."));
+            return (read, Err(e));
+        }
+        Err(BodyError::Unreadable) => {
+            return (
+                read,
+                Err(OAuthError::invalid_request("The body could not be read.")),
+            )
+        }
+    };
+    let request = match parse(req.headers(), &body, state.login.require_organisation) {
+        Ok(request) => request,
+        Err(e) => return (read, Err(e)),
+    };
+    read.grant = Some(request.grant.name());
+    let owner = match request.grant {
+        Grant::Password {
+            username,
+            password,
+            organisation,
+            unit,
+        } => {
+            read.name = Some(username.clone());
+            Some(Credentials {
+                secret: Secret::User {
+                    name: username,
+                    password,
+                },
+                organisation,
+                unit,
+            })
+        }
+        Grant::ClientCredentials => {
+            read.name = request.client.as_ref().map(|c| c.identifier.clone());
+            None
+        }
+    };
+    let login = Login {
+        owner,
+        client: request.client,
+        scope: request.scope,
+    };
+    let result = attempt(state, ip, login).await.map_err(OAuthError::from);
+    (read, result)
+}
