@@ -10,8 +10,8 @@
 #   demo       the container runs as that uid; /healthz 200; the demo login answers a token that
 #              verifies with the container's own /.well-known/jwks.json (openssl on the host, and
 #              the image's `watchword verify`: counted as skipped while its argument parsing
-#              refuses `--jwks URL TOKEN`, a bug of src/cli.rs); the HEALTHCHECK command exits 0; `podman stop`
-#              (SIGTERM) ends it within server.shutdown_timeout with exit code 0
+#              refuses `--jwks URL TOKEN`, a bug of src/cli.rs); the HEALTHCHECK command exits 0;
+#              `podman stop` (SIGTERM) ends it within server.shutdown_timeout with exit code 0
 #   mounted    a key made by the image's `keygen` and a users file (hash from its
 #              `hash-password`), mounted read-only under /etc/watchword/ and named by
 #              WATCHWORD__… variables: that user logs in, the token's kid is that key's RFC 7638
@@ -313,7 +313,7 @@ elif grep -q "cannot be used with '<TOKEN>'" "$tmp/verify.out"; then
   skipped=$((skipped + 1))
   echo "SKIP: the image's \`watchword verify --jwks URL TOKEN\` refuses its own usage (clap: the"
   echo "      struct-level #[group(id = \"keys\", multiple = false)] also holds TOKEN): a bug in"
-  echo "      src/main.rs, not in the image; the openssl check above covers the acceptance"
+  echo "      src/cli.rs, not in the image; the openssl check above covers the acceptance"
 else
   bad "the image's \`watchword verify --jwks\` refused the token: $(cat "$tmp/verify.out")"
 fi
