@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of watchword: builds the release binary, starts it with the production argon2
 # defaults, drives it with wrk and prints every figure of BENCHMARKS.md with its acceptance
-# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (3.8 min once built; a first
+# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (about 4.5 min once built; a first
 # build adds about 4.3 min on 2 cores).
 #
 # Environment (all optional):
