@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::password::{hash_password, normalize, HashMemory, StoredHash};
+use super::password::{hash_password_with, normalize, HashMemory, StoredHash};
 
 /// How the hashing threads give way to request handling (`password.scheduling`). Either way
 /// they take every cycle the request threads leave idle, so login throughput stays at the
@@ -265,7 +265,7 @@ fn worker(
                 let _ = reply.send(ok);
             }
             Work::Hash { params, reply } => {
-                let phc = hash_password(password, &params).ok();
+                let phc = hash_password_with(password, &params, &mut memory).ok();
                 done.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(phc);
             }
