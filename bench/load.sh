@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of watchword: builds the release binary, starts it with the production argon2
 # defaults, drives it with wrk and prints every figure of BENCHMARKS.md with its acceptance
-# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (2.6 min once built; a first
+# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (about 4.5 min once built; a first
 # build adds about 4.3 min on 2 cores).
 #
 # Environment (all optional):
@@ -10,8 +10,15 @@
 #   SERVER_WORKERS=    server.workers for the run (default: the service's default, = cores)
 #   PW_WORKERS=        password.workers (default: = cores)
 #   PW_QUEUE=          password.queue (default: 4 x workers)
-#   NICE_OFF=1         put the hashing threads back to nice 0 after start, to measure what
-#                      the lowered priority buys (the "before" of BENCHMARKS.md)
+#   NICE_OFF=1         put the hashing threads back to nice 0 (SCHED_OTHER) after start, to
+#                      measure what the lowered priority buys
+#   CL_LOGIN_CONNS=8   logins (closed loop) of the policy phase, which saturate every core
+#   CL_VERIFY_CONNS=2  /verify connections (closed loop) of the policy phase
+#   CL_ROUNDS=5        rounds of the policy phase (each: both policies, logins alone, then
+#                      logins with /verify)
+#   BASELINE_BIN=      another build of watchword (e.g. before a change): its logins per second
+#                      at saturation are measured against this build's, rounds alternating,
+#                      in an extra last phase (both servers' hashing threads at one policy)
 #   WRK_SCHED=normal   run wrk with normal scheduling in the throughput phases too (default:
 #                      SCHED_BATCH there, see below)
 #   OVERLOAD=4         offered login load in the overload phase, as a multiple of capacity
@@ -97,10 +104,37 @@ hashing_tids() {
   done
   return 0
 }
+# set_policy PID idle|nice|normal: what password.scheduling = "idle" / "nice" sets on every
+# hashing thread of server PID (SCHED_IDLE; SCHED_OTHER at nice 10), or SCHED_OTHER at nice 0.
+# The policy phase flips between them round by round, the way the service itself sets them.
+set_policy() {
+  local pid=$1 policy=$2 t
+  for t in $(SERVER_PID=$pid hashing_tids); do
+    case $policy in
+      idle) chrt -i -p 0 "$t" >/dev/null ;;
+      nice) chrt -o -p 0 "$t" >/dev/null; renice -n 10 -p "$t" >/dev/null ;;
+      normal) chrt -o -p 0 "$t" >/dev/null; renice -n 0 -p "$t" >/dev/null ;;
+    esac
+  done
+}
+# policies PID: the hashing threads' policy as the kernel reports it (/proc stat fields 41, 19).
+policies() {
+  local t
+  for t in $(SERVER_PID=$1 hashing_tids); do
+    awk '{sub(/.*\) /, ""); p = $39 == 5 ? "SCHED_IDLE" : $39 == 3 ? "SCHED_BATCH" : "nice " $17; print p}' "/proc/$1/task/$t/stat"
+  done | sort | uniq -c | awk '{c = $1; $1 = ""; printf "%s%s x%s", (NR > 1 ? ", " : ""), c, $0}'
+}
+# The policy the service set itself, restored after the policy phase.
+case "$(policies "$SERVER_PID")" in
+  *SCHED_IDLE*) CONFIGURED_POLICY=idle ;;
+  *"nice 10"*) CONFIGURED_POLICY=nice ;;
+  *) CONFIGURED_POLICY=normal ;;
+esac
 if [ "${NICE_OFF:-0}" = 1 ]; then
-  for t in $(hashing_tids); do renice -n 0 -p "$t" >/dev/null; done
+  CONFIGURED_POLICY=normal
+  set_policy "$SERVER_PID" normal
 fi
-NICES=$(for t in $(hashing_tids); do awk '{print $19}' "/proc/$SERVER_PID/task/$t/stat"; done | sort | uniq -c | awk '{printf "%s%s x nice %s", (NR>1?", ":""), $1, $2}')
+NICES=$(policies "$SERVER_PID")
 
 TOKEN=$(curl -fs -X POST "$BASE/login" -H 'User-Name: user_test' -H 'Password: password_test' \
   | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
@@ -168,7 +202,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # med NAME KEY: median of KEY over the rounds of NAME; sum NAME KEY: their sum.
 med() {
   local i
-  for i in $(seq 1 $ROUNDS); do get "${1}_$i" "$2"; done | median
+  for i in $(seq 1 "${R:-$ROUNDS}"); do get "${1}_$i" "$2"; done | median
 }
 sum() {
   local i
@@ -176,9 +210,9 @@ sum() {
 }
 each() {
   local i
-  for i in $(seq 1 $ROUNDS); do printf '%.*f ' "${3:-0}" "$(get "${1}_$i" "$2")"; done
+  for i in $(seq 1 "${R:-$ROUNDS}"); do printf '%.*f ' "${3:-0}" "$(get "${1}_$i" "$2")"; done
 }
-log "phases 1-2/6: GET /healthz (R_plain) and GET /verify (R_verify), closed loop, $ROUNDS rounds"
+log "phases 1-2/7: GET /healthz (R_plain) and GET /verify (R_verify), closed loop, $ROUNDS rounds"
 # bracket KIND NAME I: the probe after round I, and round I's cost: the mean of it and the
 # probe before.
 bracket() {
@@ -193,14 +227,14 @@ for i in $(seq 1 $ROUNDS); do
   DUR=$HALF BATCH=$THROUGHPUT_BATCH run_wrk "verify_$i" 2 64 GET 0 /verify "${AUTH[@]}"
   bracket verify tverify "$i"
 done
-log "phase 3/6: /verify and /healthz paced, no login load (baseline p99)"
+log "phase 3/7: /verify and /healthz paced, no login load (baseline p99)"
 run_wrk verify_idle 1 4 GET "$PACE_MS" /verify "${AUTH[@]}" &
 BG_PIDS+=($!)
 run_wrk healthz_idle 1 4 GET "$PACE_MS" /healthz
 wait "${BG_PIDS[@]}"; BG_PIDS=()
 
 LOGIN_CONNS=$((2 * W))
-log "phase 4/6: POST /login, $LOGIN_CONNS connections (saturation), $ROUNDS rounds"
+log "phase 4/7: POST /login, $LOGIN_CONNS connections (saturation), $ROUNDS rounds"
 reset_peak
 PREV_PROBE=$(probe_now argon2)
 for i in $(seq 1 $ROUNDS); do
@@ -211,7 +245,7 @@ RSS_SAT=$(peak_mib)
 T_ARGON2_MS=$(med targon2 t)
 T_VERIFY_US=$(med tverify t)
 
-log "phase 5/6: /verify and /healthz paced while logins saturate the cores"
+log "phase 5/7: /verify and /healthz paced while logins saturate the cores"
 run_wrk login_bg 1 "$LOGIN_CONNS" POST 0 /login "${LOGIN[@]}" &
 BG_PIDS+=($!)
 sleep 0.5
@@ -219,6 +253,35 @@ run_wrk verify_busy 1 4 GET "$PACE_MS" /verify "${AUTH[@]}" &
 BG_PIDS+=($!)
 run_wrk healthz_busy 1 4 GET "$PACE_MS" /healthz
 wait "${BG_PIDS[@]}"; BG_PIDS=()
+
+# The paced figures above hide what a client that sends its next request as soon as the last
+# one is answered sees (BENCHMARKS.md): here /verify runs closed loop on CL_VERIFY_CONNS
+# connections while CL_LOGIN_CONNS connections of logins keep every hashing thread busy. The
+# hashing threads are at nice 10 and at SCHED_IDLE in turn (the order alternating per round),
+# so the two policies are compared seconds apart; each turn first measures logins alone
+# (what the policy costs login capacity: nothing else wants the cores), then logins with the
+# /verify loop (what it buys /verify, and how the cores are then shared).
+CL_LOGIN_CONNS=${CL_LOGIN_CONNS:-8}
+CL_VERIFY_CONNS=${CL_VERIFY_CONNS:-2}
+CL_ROUNDS=${CL_ROUNDS:-5}
+log "phase 6/7: hashing threads at nice 10 and SCHED_IDLE in turn, $CL_ROUNDS rounds: $CL_LOGIN_CONNS connections of logins alone, then with /verify closed loop on $CL_VERIFY_CONNS connections"
+for i in $(seq 1 $CL_ROUNDS); do
+  order="nice idle"
+  [ $((i % 2)) = 0 ] && order="idle nice"
+  for pol in $order; do
+    set_policy "$SERVER_PID" "$pol"
+    DUR=$HALF run_wrk "cl_alone_${pol}_$i" 1 "$CL_LOGIN_CONNS" POST 0 /login "${LOGIN[@]}"
+    DUR=$((HALF + 1)) run_wrk "cl_login_${pol}_$i" 1 "$CL_LOGIN_CONNS" POST 0 /login "${LOGIN[@]}" &
+    BG_PIDS+=($!)
+    sleep 0.5
+    DUR=$HALF run_wrk "cl_verify_${pol}_$i" 1 "$CL_VERIFY_CONNS" GET 0 /verify "${AUTH[@]}"
+    wait "${BG_PIDS[@]}"; BG_PIDS=()
+  done
+  for k in alone login; do
+    echo "ratio=$(awk -v a="$(get "cl_${k}_idle_$i" ok_rps)" -v b="$(get "cl_${k}_nice_$i" ok_rps)" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" >"$TMP/cl_${k}ratio_$i"
+  done
+done
+set_policy "$SERVER_PID" "$CONFIGURED_POLICY"
 
 X_LOGIN=$(med login ok_rps)
 # Aimed 5 % high: pauses are only approximately what the timer gives.
@@ -228,11 +291,39 @@ OV_CONNS=100
 # for argon2 (up to (Q/W + 1) x t_argon2), which is taken out of the mean pause.
 OV_DELAY=$(awk -v c="$OV_CONNS" -v r="$OFFER" -v t="$T_ARGON2_MS" -v q="$Q" -v w="$W" -v k="$OVERLOAD" \
   'BEGIN {d = 1000 * c / r - (1 / k) * (q / w + 1) * t * 0.75; if (d < 1) d = 1; printf "%.1f", d}')
-log "phase 6/6: POST /login offered at ${OVERLOAD}x capacity (~$OFFER/s from $OV_CONNS connections)"
+log "phase 7/7: POST /login offered at ${OVERLOAD}x capacity (~$OFFER/s from $OV_CONNS connections)"
 reset_peak
 run_wrk overload 4 "$OV_CONNS" POST "$OV_DELAY" /login "${LOGIN[@]}"
 RSS_OVER=$(peak_mib)
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died" >&2; cat "$TMP/server.log" >&2; exit 1; }
+
+# Optional: logins per second of another build (BASELINE_BIN) against this one's, rounds of
+# DUR/2 s alternating between the two servers (order alternating too), both servers' hashing
+# threads at this server's policy, so that only the builds differ.
+if [ -n "${BASELINE_BIN:-}" ]; then
+  BASE2="http://127.0.0.1:$((PORT + 1))"
+  log "extra phase: logins/s, $BASELINE_BIN against this build, $ROUNDS rounds each, alternating"
+  WATCHWORD__SERVER__BIND="127.0.0.1:$((PORT + 1))" "$BASELINE_BIN" >"$TMP/baseline.log" 2>&1 &
+  BASELINE_PID=$!
+  BG_PIDS+=("$BASELINE_PID")
+  for _ in $(seq 1 100); do curl -fs "$BASE2/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fs "$BASE2/healthz" >/dev/null || { echo "baseline server did not come up" >&2; cat "$TMP/baseline.log" >&2; exit 1; }
+  set_policy "$BASELINE_PID" "$CONFIGURED_POLICY"
+  BASELINE_NICES=$(policies "$BASELINE_PID")
+  for i in $(seq 1 $ROUNDS); do
+    order="base this"
+    [ $((i % 2)) = 0 ] && order="this base"
+    for which in $order; do
+      url=$BASE
+      [ "$which" = base ] && url=$BASE2
+      BASE=$url DUR=$HALF run_wrk "vs_${which}_$i" 1 "$LOGIN_CONNS" POST 0 /login "${LOGIN[@]}"
+    done
+    echo "ratio=$(awk -v a="$(get "vs_this_$i" ok_rps)" -v b="$(get "vs_base_$i" ok_rps)" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" >"$TMP/vs_ratio_$i"
+  done
+  kill "$BASELINE_PID" 2>/dev/null || true
+  wait "$BASELINE_PID" 2>/dev/null || true
+  BG_PIDS=()
+fi
 
 # --- figures ---------------------------------------------------------------------------------
 R_PLAIN=$(med healthz rps)
@@ -254,10 +345,21 @@ OV_P99=$(get overload accepted_p99_ms)
 OV_P50=$(get overload accepted_p50_ms)
 OV_EDGE_A=$(get overload fastest_accepted_ms)
 OV_EDGE_R=$(get overload slowest_rejected_ms)
+CL_P99_NICE=$(R=$CL_ROUNDS med cl_verify_nice p99_ms)
+CL_P99_IDLE=$(R=$CL_ROUNDS med cl_verify_idle p99_ms)
+CL_LOGIN_NICE=$(R=$CL_ROUNDS med cl_alone_nice ok_rps)
+CL_LOGIN_IDLE=$(R=$CL_ROUNDS med cl_alone_idle ok_rps)
+CL_LOGIN_RATIO=$(R=$CL_ROUNDS med cl_aloneratio ratio)
+case $CONFIGURED_POLICY in
+  idle) CL_P99_USED=$CL_P99_IDLE ;;
+  nice) CL_P99_USED=$CL_P99_NICE ;;
+  *) CL_P99_USED=none ;;
+esac
 
 # A figure that is missing (wrk or the probe changed its output) stops the run, SMOKE or not.
 for v in T_ARGON2_MS T_VERIFY_US T_LIBRARY_US X_LOGIN R_PLAIN R_VERIFY V_IDLE V_BUSY H_IDLE H_BUSY \
-  BG_LOGIN OV_TOTAL OV_RPS OV_200 OV_503 OV_P99 RSS_SAT RSS_OVER; do
+  BG_LOGIN OV_TOTAL OV_RPS OV_200 OV_503 OV_P99 RSS_SAT RSS_OVER CL_P99_NICE CL_P99_IDLE CL_LOGIN_NICE \
+  CL_LOGIN_IDLE CL_LOGIN_RATIO; do
   [[ ${!v} =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/load.sh: no figure for $v ('${!v}')" >&2; exit 1; }
 done
 calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
@@ -294,7 +396,7 @@ echo "wrk:     $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), ${DUR}s per phas
 echo
 fig "figure" "value" "note"
 fig "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..44})"
-fig "t_argon2 (one check, one thread, median)" "$T_ARGON2_MS ms" "rounds: $(each targon2 t 2); memory reused as in the pool"
+fig "t_argon2 (one check, one thread, median)" "$T_ARGON2_MS ms" "$(probe argon2_impl); rounds: $(each targon2 t 2); memory reused as in the pool"
 fig "limit = cores / t_argon2" "$LIMIT logins/s" "argon2 alone, all cores: $(probe argon2_parallel_per_s)/s"
 fig "login throughput at saturation" "$X_LOGIN /s" "rounds: $(each login ok_rps 1); $LOGIN_CONNS connections; non-200: $LOGIN_NON200"
 fig "login ratio to the limit, per round" "$LOGIN_RATIO (median)" "rounds: $(each lratio ratio 3)"
@@ -309,11 +411,27 @@ fig "/verify p99, paced, no login load" "$V_IDLE ms" "$(get verify_idle rps) req
 fig "/healthz p99, paced, no login load" "$H_IDLE ms" "$(get healthz_idle rps) req/s"
 fig "/verify p99, paced, logins saturating" "$V_BUSY ms" "p99.9 $(get verify_busy p999_ms) ms; logins meanwhile $BG_LOGIN/s"
 fig "/healthz p99, paced, logins saturating" "$H_BUSY ms" "p99.9 $(get healthz_busy p999_ms) ms"
+for pol in nice idle; do
+  label="nice 10"
+  [ "$pol" = idle ] && label=SCHED_IDLE
+  export R=$CL_ROUNDS
+  fig "logins alone, $CL_LOGIN_CONNS connections: $label" "$(med "cl_alone_$pol" ok_rps) /s" "rounds: $(each "cl_alone_$pol" ok_rps 1)"
+  fig "/verify p99, closed loop, logins saturating: $label" "$(med "cl_verify_$pol" p99_ms) ms" "rounds: $(each "cl_verify_$pol" p99_ms 2); p50 $(med "cl_verify_$pol" p50_ms), p99.9 $(med "cl_verify_$pol" p999_ms) ms"
+  fig "  meanwhile /verify rate / logins: $label" "$(med "cl_verify_$pol" rps) / $(med "cl_login_$pol" ok_rps) /s" "logins per round: $(each "cl_login_$pol" ok_rps 1)"
+  unset R
+done
+fig "logins alone, SCHED_IDLE / nice 10, per round" "$CL_LOGIN_RATIO (median)" "rounds: $(R=$CL_ROUNDS each cl_aloneratio ratio 3)"
+fig "logins with /verify, SCHED_IDLE / nice 10" "$(R=$CL_ROUNDS med cl_loginratio ratio) (median)" "rounds: $(R=$CL_ROUNDS each cl_loginratio ratio 3); the /verify loop takes the rest"
 fig "peak RSS, login saturation" "$RSS_SAT MiB" "VmHWM, reset before the phase"
 fig "overload: offered / capacity" "$OV_FACTOR x" "$OV_RPS req/s from $OV_CONNS connections"
 fig "overload: 200 / 503 / other status / socket err" "$OV_200 / $OV_503 / $OV_OTHER / $OV_SOCK" ""
 fig "overload: accepted logins p50 / p99" "$OV_P50 / $OV_P99 ms" "503s <= $OV_EDGE_R ms, accepted >= $OV_EDGE_A ms"
 fig "overload: peak RSS" "$RSS_OVER MiB" ""
+if [ -n "${BASELINE_BIN:-}" ]; then
+  fig "logins/s at saturation: BASELINE_BIN" "$(med vs_base ok_rps) /s" "rounds: $(each vs_base ok_rps 1); hashing threads: $BASELINE_NICES"
+  fig "logins/s at saturation: this build" "$(med vs_this ok_rps) /s" "rounds: $(each vs_this ok_rps 1)"
+  fig "this build / BASELINE_BIN, per round" "$(med vs_ratio ratio) (median)" "rounds: $(each vs_ratio ratio 3)"
+fi
 echo
 echo "== acceptance"
 printf '| %-52s | %-22s | %-28s | %-4s |\n' "line" "measured" "bound" ""
@@ -321,6 +439,8 @@ printf '| %-52s | %-22s | %-28s | %-4s |\n' "$(printf -- '-%.0s' {1..52})" "$(pr
 row "login throughput >= 0.90 x cores/t_argon2 (median)"  "$LOGIN_RATIO x"  ">= 0.90"                 "$LOGIN_RATIO >= 0.90"
 row "/verify p99 under login saturation <= 5 ms"         "$V_BUSY ms"      "<= 5 ms"                 "$V_BUSY <= 5"
 row "/verify p99 under login saturation <= 2 x idle p99" "$V_BUSY ms"      "<= $(calc "2 * $V_IDLE") ms" "$V_BUSY <= 2 * $V_IDLE"
+row "/verify closed-loop p99, logins saturating, in use" "$CL_P99_USED ms ($CONFIGURED_POLICY)" "< 2 ms"        "\"$CL_P99_USED\" != \"none\" && $CL_P99_USED < 2"
+row "logins alone: SCHED_IDLE >= 0.97 x nice 10 (median)" "$CL_LOGIN_RATIO x" ">= 0.97"                "$CL_LOGIN_RATIO >= 0.97"
 row "overload: no error other than 503"                  "$OV_OTHER status, $OV_SOCK socket" "0"          "$OV_OTHER + $OV_SOCK == 0"
 row "overload: offered load >= ${OVERLOAD} x capacity"            "$OV_FACTOR x"    ">= $(calc "0.95 * $OVERLOAD" 1) x (5% slack)" "$OV_FACTOR >= 0.95 * $OVERLOAD"
 row "overload: accepted p99 <= 4 t_argon2 (Q/W + 1)"      "$OV_P99 ms"      "<= $P99_BOUND ms"        "$OV_P99 <= $P99_BOUND"

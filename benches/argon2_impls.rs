@@ -13,7 +13,7 @@
 //! 2. **criterion** groups `argon2id m=19456 t=2 p=N`, one function per implementation, run
 //!    next to each other (criterion cannot interleave samples).
 //!
-//! `cargo bench --bench argon2_impls` (≈ 1 min). `PAIRS=0` skips the pairs; a criterion
+//! `cargo bench --bench argon2_impls` (≈ 1.5 min). `PAIRS=0` skips the pairs; a criterion
 //! filter (`-- p=1`) narrows the groups. Results: BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -183,7 +183,7 @@ fn main() {
     }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+        .measurement_time(Duration::from_secs(7))
         .sample_size(20)
         .configure_from_args();
     groups(&mut c);

@@ -1,7 +1,8 @@
 //! Single-thread cost figures for bench/load.sh, printed as `key=value` lines:
 //!
 //! * `t_argon2_ms`: one argon2 check of the demo user's hash (production defaults,
-//!   m=19456 KiB, t=2, p=1) with reused memory, exactly as a hashing thread does it (median);
+//!   m=19456 KiB, t=2, p=1) with reused memory, exactly as a hashing thread does it (median),
+//!   and `argon2_impl`: the implementation and SIMD backend that check ran on;
 //! * `argon2_parallel_per_s`: checks per second with one such thread per core at once;
 //! * `t_verify_us`: the bare aws-lc-rs signature check of a token (median), and
 //!   `t_library_us`: `Verifier::verify` of the same token; `t_verify_parallel_us`: the bare
@@ -157,6 +158,10 @@ fn main() {
             params.m_cost(),
             params.t_cost(),
             params.p_cost()
+        );
+        println!(
+            "argon2_impl=argon2-rust/{}",
+            argon2_rust::detected_backend()
         );
         let (t_argon2, min) = argon2_single(40);
         println!("t_argon2_ms={t_argon2:.3}");

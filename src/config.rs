@@ -868,10 +868,10 @@ mod tests {
         use crate::login::hash_pool::Scheduling;
         assert_eq!(
             validate_with("").unwrap().password.scheduling,
-            Scheduling::Idle
+            Scheduling::Nice
         );
-        let s = validate_with("[password]\nscheduling = \"nice\"").unwrap();
-        assert_eq!(s.password.scheduling, Scheduling::Nice);
+        let s = validate_with("[password]\nscheduling = \"idle\"").unwrap();
+        assert_eq!(s.password.scheduling, Scheduling::Idle);
         let err = validate_with("[password]\nscheduling = \"batch\"")
             .unwrap_err()
             .to_string();

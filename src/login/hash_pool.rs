@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::password::{hash_password, normalize, HashMemory, StoredHash};
+use super::password::{hash_password_with, normalize, HashMemory, StoredHash};
 
 /// How the hashing threads give way to request handling (`password.scheduling`). Either way
 /// they take every cycle the request threads leave idle, so login throughput stays at the
@@ -25,12 +25,14 @@ pub enum Scheduling {
     /// a `/verify` never waits behind a hashing slice. The other side: hashing gets only what
     /// normal threads leave, so a flood that keeps every core busy with cheap requests (or
     /// another busy process on the same cores) halts logins until it stops — they wait in the
-    /// bounded queue, and past it are shed with 503.
-    #[default]
+    /// bounded queue, and past it are shed with 503. Not the default: on a machine whose
+    /// cores are shared (measured in BENCHMARKS.md) it costs logins more than it gives.
     Idle,
-    /// nice 10: a hashing thread weighs about a tenth of a request thread. A woken request
-    /// thread may still wait for the scheduler's wake-up granularity (milliseconds) before it
-    /// gets the core, but hashing keeps about a tenth of each core under any load.
+    /// nice 10 (the default): a hashing thread weighs about a tenth of a request thread. A
+    /// woken request thread may still wait for the scheduler's wake-up granularity
+    /// (milliseconds) before it gets the core, but hashing keeps about a tenth of each core
+    /// under any load.
+    #[default]
     Nice,
 }
 
@@ -263,7 +265,7 @@ fn worker(
                 let _ = reply.send(ok);
             }
             Work::Hash { params, reply } => {
-                let phc = hash_password(password, &params).ok();
+                let phc = hash_password_with(password, &params, &mut memory).ok();
                 done.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(phc);
             }

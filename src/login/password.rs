@@ -38,11 +38,24 @@ pub fn hash_password(
     password: &str,
     params: &Params,
 ) -> Result<String, argon2::password_hash::Error> {
+    hash_password_with(password, params, &mut HashMemory::new())
+}
+
+/// [`hash_password`] with a hashing thread's `memory`, as a rehash on the pool runs it: no
+/// allocation when the memory is already large enough.
+pub fn hash_password_with(
+    password: &str,
+    params: &Params,
+    memory: &mut HashMemory,
+) -> Result<String, argon2::password_hash::Error> {
     let mut salt = [0u8; SALT_BYTES];
     OsRng.fill_bytes(&mut salt);
-    let argon = fast_argon2(Algorithm::Argon2id, Version::V0x13, params, 32)
+    let tag_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let argon = fast_argon2(Algorithm::Argon2id, Version::V0x13, params, tag_len)
         .map_err(|_| argon2::password_hash::Error::Crypto)?;
-    argon
+    memory.0.set_argon2(argon);
+    memory
+        .0
         .hash_password(normalize(password).as_bytes(), &salt)
         .map_err(|_| argon2::password_hash::Error::Crypto)
 }
@@ -322,6 +335,10 @@ mod tests {
             assert!(small.verify_with(b"a", &mut mem) && !small.verify_with(b"b", &mut mem));
             assert!(large.verify_with(b"b", &mut mem) && !large.verify_with(b"a", &mut mem));
         }
+        assert_eq!(mem.kib(), 1024);
+        // A rehash on the same thread: the same memory, the hash verifies.
+        let phc = hash_password_with("c", &cheap(), &mut mem).unwrap();
+        assert!(StoredHash::parse(&phc).unwrap().verify_with(b"c", &mut mem));
         assert_eq!(mem.kib(), 1024);
     }
 
