@@ -267,6 +267,27 @@ async fn import_of_the_demo_users_file() {
         );
         assert_eq!(status(&app, "user_test", "password_test").await, 200);
 
+        // Authentication codes have no column in the database yet: refused, not dropped.
+        let coded = app._dir.path().join("coded.toml");
+        std::fs::write(
+            &coded,
+            format!(
+                "[[service_accounts]]\nidentifier = \"api-client\"\npass_code_hash = \"{}\"\n\
+                 authentication_code_hash = \"{}\"\n",
+                hash("pc"),
+                hash("code")
+            ),
+        )
+        .unwrap();
+        let err = failed(
+            &cli(&config, &["users", "import", coded.to_str().unwrap()], ""),
+            1,
+        );
+        assert!(
+            err.contains("service account \"api-client\" has an authentication_code_hash"),
+            "{err}"
+        );
+
         ok(&cli(
             &config,
             &["users", "import", "--replace", mixed.to_str().unwrap()],
