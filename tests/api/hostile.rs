@@ -98,8 +98,9 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
 /// 10 % in the median.
 ///
 /// Times are compared in triples sent back to back (known, unknown, disabled, in rotating
-/// order) and the median of the per-triple ratios is judged: the other tests of this binary load the same two cores,
-/// and a change of load between two separate medians would otherwise look like a timing leak.
+/// order) and the median of the per-triple ratios is judged: the other tests of this binary
+/// load the same two cores, and a change of load between two separate medians would otherwise
+/// look like a timing leak.
 /// Without the dummy hash the unknown account answers in a fraction of the time (ratio ≈ 0.05)
 /// and every round fails; up to five rounds are tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +128,7 @@ pub async fn equal_cost(app: &TestApp) {
         let people = !service;
         let hashed = |before: u64| app.state.pool.verifications() - before;
         let before = app.state.pool.verifications();
-        timed(&app, style, "nobody-at-all", "wrong-password").await;
+        timed(app, style, "nobody-at-all", "wrong-password").await;
         assert_eq!(
             hashed(before),
             1,
@@ -135,7 +136,7 @@ pub async fn equal_cost(app: &TestApp) {
         );
         if people {
             let before = app.state.pool.verifications();
-            timed(&app, style, "disabled_user", PASSWORD).await;
+            timed(app, style, "disabled_user", PASSWORD).await;
             assert_eq!(
                 hashed(before),
                 1,
@@ -146,7 +147,7 @@ pub async fn equal_cost(app: &TestApp) {
         let mut passed = false;
         for _round in 0..5 {
             for _ in 0..3 {
-                timed(&app, style, known, "warm-up").await;
+                timed(app, style, known, "warm-up").await;
             }
             let (mut unknown, mut disabled) = (Vec::new(), Vec::new());
             for i in 0..30 {
@@ -156,9 +157,9 @@ pub async fn equal_cost(app: &TestApp) {
                 let (mut k, mut u, mut d) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
                 for turn in 0..3 {
                     match (turn + i) % 3 {
-                        0 => k = timed(&app, style, known, "wrong-password").await,
-                        1 => u = timed(&app, style, &format!("nobody-{i}"), "wrong-password").await,
-                        _ if people => d = timed(&app, style, "disabled_user", PASSWORD).await,
+                        0 => k = timed(app, style, known, "wrong-password").await,
+                        1 => u = timed(app, style, &format!("nobody-{i}"), "wrong-password").await,
+                        _ if people => d = timed(app, style, "disabled_user", PASSWORD).await,
                         _ => {}
                     }
                 }
