@@ -336,6 +336,9 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                          overwrite existing accounts)"
                     )))
                 }
+                Err(e @ ImportError::AuthenticationCode(_)) => {
+                    return Err(UsersCommandError::Account(e.to_string()))
+                }
                 Err(ImportError::Query(e)) => return Err(e.into()),
             }
         }

@@ -12,6 +12,7 @@ use crate::oauth::claims_of;
 const CODE: &str = "ak_live_7Yq2 rT9+x%z";
 const OTHER_CODE: &str = "ak_live_second-client";
 const RETIRED_CODE: &str = "ak_live_retired";
+const KEY_ONLY_CODE: &str = "ak_live_key-only";
 
 fn code_spec(config: &str) -> Spec {
     let mut users = users_toml();
@@ -34,6 +35,11 @@ identifier = "retired-client"
 pass_code_hash = "{}"
 authentication_code_hash = "{}"
 disabled = true
+
+# An API key and nothing else: no pass code.
+[[service_accounts]]
+identifier = "key-only"
+authentication_code_hash = "{}"
 "#,
         hash("pass-code-1"),
         hash(CODE),
@@ -41,6 +47,7 @@ disabled = true
         hash(OTHER_CODE),
         hash("pass-code-3"),
         hash(RETIRED_CODE),
+        hash(KEY_ONLY_CODE),
     ));
     Spec {
         users,
@@ -112,6 +119,25 @@ async fn the_right_code_alone_logs_the_service_account_in() {
         "second-client"
     );
 
+    // An account with a code and no pass code logs in by its code, never by identifier.
+    let res = app.code_login(KEY_ONLY_CODE, "203.0.113.10").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        claims_of(body["token"].as_str().unwrap())["sub"],
+        "key-only"
+    );
+    let uniform = status_body(app.login(&Method::Post, "user_test", "nope").await).await;
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Identifier", "key-only")
+        .header("Pass-Code", KEY_ONLY_CODE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_body(res).await, uniform);
+
     // The JSON body field, as seed 003's clients send it, with the organisation.
     let res = app
         .code_json(
@@ -165,7 +191,7 @@ async fn every_code_costs_the_same_argon2_work_and_limits_come_first() {
     for code in [CODE, "ak_live_wrong", RETIRED_CODE] {
         let before = app.state.pool.verifications();
         app.code_login(code, "203.0.113.30").await;
-        assert_eq!(app.state.pool.verifications() - before, 3, "{code}");
+        assert_eq!(app.state.pool.verifications() - before, 4, "{code}");
     }
     let before = app.state.pool.verifications();
     let long = "c".repeat(1025);

@@ -98,8 +98,9 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
 /// 10 % in the median.
 ///
 /// Times are compared in triples sent back to back (known, unknown, disabled, in rotating
-/// order) and the median of the per-triple ratios is judged: the other tests of this binary load the same two cores,
-/// and a change of load between two separate medians would otherwise look like a timing leak.
+/// order) and the median of the per-triple ratios is judged: the other tests of this binary
+/// load the same two cores, and a change of load between two separate medians would otherwise
+/// look like a timing leak.
 /// Without the dummy hash the unknown account answers in a fraction of the time (ratio ≈ 0.05)
 /// and every round fails; up to five rounds are tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,38 @@ proptest! {
         assert_envelope(status, &body)?;
     }
 
+    /// Whatever form and `Authorization` arrive at /token, the answer is RFC 6749 JSON with
+    /// its status: never a panic, a 500 or another shape.
+    #[test]
+    fn any_token_request_gets_an_rfc6749_answer(
+        body in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            "(grant_type=(password|client_credentials|x)?&)?(username=[a-z%+]{0,6}&)?(password=[ -~]{0,8}&)?(scope=[ -~]{0,8}&)?(client_id=[a-z%]{0,4}&)?(client_secret=[ -~]{0,6})?".prop_map(String::into_bytes),
+        ],
+        authorization in proptest::option::of(field_bytes()),
+        form in any::<bool>(),
+    ) {
+        let (rt, base) = server();
+        let mut h = HeaderMap::new();
+        if let Some(v) = authorization.and_then(|a| HeaderValue::from_bytes(&a).ok()) {
+            h.insert("Authorization", v);
+        }
+        if form {
+            h.insert("Content-Type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+        }
+        let (status, text) = rt.block_on(async {
+            let res = reqwest::Client::new().post(format!("{base}/token")).headers(h).body(body).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        });
+        prop_assert!([200, 400, 401, 415, 429, 503].contains(&status), "status {status}: {text}");
+        let answer: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text:?}")))?;
+        if status == 200 {
+            prop_assert!(answer["access_token"].is_string(), "{text}");
+        } else {
+            prop_assert!(answer["error"].is_string() && answer["error_description"].is_string(), "{text}");
+        }
+    }
+
     #[test]
     fn any_authorization_gets_an_envelope(value in field_bytes()) {
         let (rt, base) = server();

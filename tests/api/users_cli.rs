@@ -23,12 +23,11 @@ fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    // A command that exits before reading (a usage error) closes the pipe first: that is
+    // its answer, not the test's failure.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -267,6 +266,27 @@ async fn import_of_the_demo_users_file() {
             "{store:?}: nothing imported"
         );
         assert_eq!(status(&app, "user_test", "password_test").await, 200);
+
+        // Authentication codes have no column in the database yet: refused, not dropped.
+        let coded = app._dir.path().join("coded.toml");
+        std::fs::write(
+            &coded,
+            format!(
+                "[[service_accounts]]\nidentifier = \"api-client\"\npass_code_hash = \"{}\"\n\
+                 authentication_code_hash = \"{}\"\n",
+                hash("pc"),
+                hash("code")
+            ),
+        )
+        .unwrap();
+        let err = failed(
+            &cli(&config, &["users", "import", coded.to_str().unwrap()], ""),
+            1,
+        );
+        assert!(
+            err.contains("service account \"api-client\" has an authentication_code_hash"),
+            "{err}"
+        );
 
         ok(&cli(
             &config,

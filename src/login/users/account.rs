@@ -43,13 +43,27 @@ pub struct User {
 pub struct Users {
     by_name: HashMap<String, User>,
     services: HashMap<String, User>,
+    /// Service accounts with an authentication code and no pass code: reachable by their code
+    /// only, never by identifier.
+    code_only: HashMap<String, User>,
 }
 
 impl Users {
     /// People by name and service accounts by identifier, as a store read them (each map
     /// keyed by the account's exact name).
     pub fn from_accounts(by_name: HashMap<String, User>, services: HashMap<String, User>) -> Users {
-        Users { by_name, services }
+        Users {
+            by_name,
+            services,
+            code_only: HashMap::new(),
+        }
+    }
+
+    /// Add service accounts that have an authentication code and no pass code (their `hash`
+    /// is never checked): a login by identifier treats them as unknown.
+    pub fn with_code_only_services(mut self, accounts: HashMap<String, User>) -> Users {
+        self.code_only = accounts;
+        self
     }
 
     /// The account called `name`, if any (exact match).
@@ -78,6 +92,7 @@ impl Users {
         let mut found: Vec<&User> = self
             .services
             .values()
+            .chain(self.code_only.values())
             .filter(|u| u.authentication_code.is_some())
             .collect();
         found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -86,7 +101,7 @@ impl Users {
 
     /// Number of accounts, people and services.
     pub fn len(&self) -> usize {
-        self.by_name.len() + self.services.len()
+        self.by_name.len() + self.services.len() + self.code_only.len()
     }
 
     /// True when no account is configured.

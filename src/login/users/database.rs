@@ -104,6 +104,13 @@ pub enum ImportError {
         "{0} exists already; nothing was imported (use --replace to overwrite existing accounts)"
     )]
     Exists(String),
+    /// The file holds authentication codes, which this store has no column for yet:
+    /// importing would drop them silently.
+    #[error(
+        "{0} has an authentication_code_hash, which the database store cannot hold yet; \
+         nothing was imported (keep users.store = \"file\" for authentication codes)"
+    )]
+    AuthenticationCode(String),
     /// The database failed.
     #[error(transparent)]
     Query(#[from] QueryError),
@@ -310,6 +317,9 @@ impl UserDb {
     /// exists already fails the whole import and nothing is written; with it, existing
     /// accounts are overwritten. Returns the number of accounts written.
     pub fn import(&self, users: &Users, replace: bool) -> Result<usize, ImportError> {
+        if let Some(coded) = users.with_authentication_code().first() {
+            return Err(ImportError::AuthenticationCode(describe(true, &coded.name)));
+        }
         let accounts: Vec<User> = users.accounts().into_iter().cloned().collect();
         let count = accounts.len();
         let outcome = self.db.run_blocking(move |pool| async move {

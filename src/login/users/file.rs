@@ -63,7 +63,8 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawService {
     identifier: String,
-    pass_code_hash: String,
+    #[serde(default)]
+    pass_code_hash: Option<String>,
     #[serde(default)]
     authentication_code_hash: Option<String>,
     #[serde(default)]
@@ -140,12 +141,41 @@ impl Users {
             insert_unique(&mut by_name, user, origin)?;
         }
         let mut services = HashMap::with_capacity(raw.service_accounts.len());
+        let mut code_only = Vec::new();
         for s in raw.service_accounts {
+            let fail = |message: &str| UsersError::User {
+                path: origin.to_owned(),
+                user: format!("service account {}", s.identifier),
+                message: message.to_owned(),
+            };
+            let code = match &s.authentication_code_hash {
+                Some(phc) => {
+                    Some(Arc::new(StoredHash::parse(phc).map_err(|e| {
+                        fail(&format!("authentication_code_hash is {e}"))
+                    })?))
+                }
+                None => None,
+            };
+            // Without a pass code the account logs in by its code only; the code's hash
+            // stands in as `hash` but is never reached by identifier.
+            let password_hash = match (s.pass_code_hash, &s.authentication_code_hash) {
+                (Some(phc), _) => phc,
+                (None, Some(code)) => {
+                    code_only.push(s.identifier.clone());
+                    code.clone()
+                }
+                (None, None) => {
+                    return Err(fail(
+                        "needs pass_code_hash (Identifier + Pass-Code logins, the OAuth client secret) \
+                         or authentication_code_hash (logins by the code alone), or both",
+                    ))
+                }
+            };
             // A service account is an account whose name is its identifier and whose
             // password is its pass code; it has no id and no units.
             let as_user = RawUser {
                 name: s.identifier,
-                password_hash: s.pass_code_hash,
+                password_hash,
                 roles: s.roles,
                 claims: s.claims,
                 disabled: s.disabled,
@@ -153,19 +183,15 @@ impl Users {
                 organisations: s.organisations,
                 units: Vec::new(),
             };
-            let code = s.authentication_code_hash;
             let mut service = account(as_user, true, origin)?;
-            if let Some(phc) = code {
-                let hash = StoredHash::parse(&phc).map_err(|e| UsersError::User {
-                    path: origin.to_owned(),
-                    user: format!("service account {}", service.name),
-                    message: format!("authentication_code_hash is {e}"),
-                })?;
-                service.authentication_code = Some(Arc::new(hash));
-            }
+            service.authentication_code = code;
             insert_unique(&mut services, service, origin)?;
         }
-        Ok(Users::from_accounts(by_name, services))
+        let code_only = code_only
+            .into_iter()
+            .filter_map(|id| services.remove_entry(&id))
+            .collect();
+        Ok(Users::from_accounts(by_name, services).with_code_only_services(code_only))
     }
 }
 
@@ -275,6 +301,22 @@ mod tests {
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(with, ["svc"]);
+        // A code alone is enough; such an account is not reachable by identifier.
+        let u = Users::parse(
+            &file("[[service_accounts]]\nidentifier='key-only'\nauthentication_code_hash='HASH'\n"),
+            "t",
+        )
+        .unwrap();
+        assert!(u.service("key-only").is_none());
+        assert_eq!(u.with_authentication_code()[0].name, "key-only");
+        assert_eq!(u.len(), 1);
+        let err = Users::parse(&file("[[service_accounts]]\nidentifier='none'\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pass_code_hash") && err.contains("authentication_code_hash"),
+            "{err}"
+        );
         let err = Users::parse(
             &file("[[service_accounts]]\nidentifier='svc'\npass_code_hash='HASH'\nauthentication_code_hash='plain'\n"),
             "t",
