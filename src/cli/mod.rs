@@ -114,7 +114,10 @@ enum Command {
 }
 
 #[derive(clap::Args)]
-#[group(id = "keys", required = true, multiple = false)]
+// The group names only the three key options: a struct-level `#[group]` would hold every
+// field, TOKEN included, and then refuse `--jwks URL TOKEN` as two members of one group.
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("keys").required(true).multiple(false)))]
 struct VerifyArgs {
     /// JWK Set: a file, a JWKS URL or the login service's discovery URL.
     #[arg(long, group = "keys")]
