@@ -8,7 +8,7 @@ use crate::helpers::*;
 
 /// Parameters that make argon2 dominate an answer's time (~10 ms), so timing compares work.
 fn slow_params() -> argon2::Params {
-    argon2::Params::new(8192, 2, 1, None).unwrap()
+    argon2::Params::new(8192, 4, 1, None).unwrap()
 }
 
 pub fn slow_spec() -> Spec {
@@ -23,7 +23,7 @@ pub fn slow_spec() -> Spec {
             hash(PASSWORD),
             hash("code")
         ),
-        config: "[password]\nm_cost = 8192\nt_cost = 2\np_cost = 1\n[throttle]\nenabled = false\n"
+        config: "[password]\nm_cost = 8192\nt_cost = 4\np_cost = 1\n[throttle]\nenabled = false\n"
             .into(),
         ..Spec::default()
     }
