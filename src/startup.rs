@@ -302,6 +302,10 @@ impl Application {
                 // Scrapes are rare and cheap: one thread, and no more connections than a few
                 // scrapers need.
                 .workers(1)
+                // Stopped with the service, below. Left to react to SIGTERM itself, this idle
+                // listener finished first and stopped the whole actix System, cutting logins
+                // that the service was still draining.
+                .disable_signals()
                 .max_connections(64)
                 .client_request_timeout(settings.server.request_head_timeout)
                 .shutdown_timeout(settings.server.shutdown_timeout.as_secs())

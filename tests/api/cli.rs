@@ -310,6 +310,22 @@ impl Running {
         Running { child, base, log }
     }
 
+    /// The `metrics.bind` listener's `/metrics` URL, once the process has logged it.
+    pub async fn metrics_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(rest) = self.log.lock().unwrap().split("metrics on ").nth(1) {
+                return rest.lines().next().unwrap().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metrics listener: {}",
+                self.log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -733,7 +749,11 @@ async fn sigterm_drains_in_flight_logins_then_exits_zero() {
         format!("[[users]]\nname = \"slow\"\npassword_hash = \"{hash}\"\n"),
     )
     .unwrap();
-    let mut server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
+    let mut server = Running::start(&[
+        ("WATCHWORD__USERS__FILE", users.display().to_string()),
+        ("WATCHWORD__METRICS__BIND", "127.0.0.1:0".into()),
+    ]);
+    let metrics = server.metrics_url().await;
     let base = server.base.clone();
     let login = tokio::spawn(async move {
         let started = Instant::now();
@@ -744,18 +764,13 @@ async fn sigterm_drains_in_flight_logins_then_exits_zero() {
             .await;
         (res.map(|r| r.status().as_u16()), started.elapsed())
     });
-    // Wait until the login is being hashed (the process's own gauge says so), then ask the
-    // process to stop. A fixed pause would assume how fast a busy machine gets there.
-    let metrics = format!("{}/metrics", server.base);
+    // Once the login is in the hashing pool, ask the process to stop. (Waiting for a fixed
+    // time instead lost the race on a busy machine: SIGTERM came before the request.)
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
-        if text.contains("watchword_argon2_in_flight 1") {
-            break;
-        }
+    while metric_value(&metrics, "watchword_argon2_in_flight").await < 1 {
         assert!(
             Instant::now() < deadline,
-            "the login never reached the pool: {text}"
+            "the login never reached the pool"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -775,20 +790,22 @@ async fn sigterm_drains_in_flight_logins_then_exits_zero() {
     assert_eq!(exit.code(), Some(0), "{}", server.log.lock().unwrap());
 }
 
+/// The value of the sample `name` (no labels, or with them spelt out) scraped from `url`.
+pub async fn metric_value(url: &str, name: &str) -> i64 {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .map_or(0, |l| {
+            l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as i64
+        })
+}
+
 /// `metrics.bind` in the real process: scrapes go to their own port, the public port has no
 /// `/metrics`, and SIGTERM stops both listeners and exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_listener_serves_and_stops_with_the_process() {
     let mut server = Running::start(&[("WATCHWORD__METRICS__BIND", "127.0.0.1:0".into())]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let metrics = loop {
-        let log = server.log.lock().unwrap().clone();
-        if let Some(rest) = log.split("metrics on ").nth(1) {
-            break rest.lines().next().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no metrics listener: {log}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let metrics = server.metrics_url().await;
     let client = reqwest::Client::new();
     let res = client.get(&metrics).send().await.unwrap();
     assert_eq!(res.status(), 200);
