@@ -29,6 +29,9 @@ pub enum InternalError {
     /// The user store's database answered, but not as expected (a malformed row).
     #[error("user store")]
     Store(#[source] QueryError),
+    /// The task running a login attempt stopped before answering (it panicked).
+    #[error("the login task stopped: {0}")]
+    Task(String),
 }
 
 /// What went wrong with a request. The `Display` text is the `message` the client sees, so it

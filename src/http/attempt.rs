@@ -2,9 +2,16 @@
 //! hashing pool (the dummy hash for unknown and disabled accounts), membership, scopes, and the
 //! signed token; then one log line and the metrics.
 //!
-//! Both endpoints read and check their request (every limit before any hashing), call
-//! [`attempt`], and report with [`record`]; only the answer's shape differs. A rule made here
-//! (how an attempt is counted, what is logged) holds for both endpoints and every login style.
+//! Both endpoints read and check their request (every limit before any hashing), then hand the
+//! login to [`attempt_to_the_end`], which runs [`attempt`] and its [`record`] in a task of
+//! their own; only the answer's shape differs. A rule made here (how an attempt is counted,
+//! what is logged) holds for both endpoints and every login style.
+//!
+//! Why a task: actix drops a handler whose client has reset the connection. A guess whose
+//! client hangs up while it is being hashed must still be counted, settled and logged, or
+//! hanging up would make every guess free (its throttle slot was released as if the guess
+//! had never been made, although argon2 ran anyway). The task is not dropped with the
+//! handler; such an attempt is logged and counted as `outcome=abandoned`.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -18,7 +25,7 @@ use super::api_error::InternalError;
 use super::state::{AppState, Loaded};
 use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
-use crate::login::hash_pool::PoolError;
+use crate::login::hash_pool::{Abandoned, PoolError};
 use crate::login::password::StoredHash;
 use crate::login::users::database::describe;
 use crate::login::users::User;
@@ -124,15 +131,114 @@ pub async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, 
     }
 }
 
+/// An endpoint's error type, as its log line and metrics name it.
+pub trait LoginError: From<Refused> + std::fmt::Display + 'static {
+    /// The `outcome` of logs and metrics.
+    fn outcome(&self) -> &'static str;
+}
+
+/// What the log line of an attempt names, known before the attempt starts.
+pub struct Report {
+    /// `/login`, or `/token grant_type=…`.
+    pub endpoint: String,
+    /// When the request arrived (for `latency_ms` and the duration histogram).
+    pub started: Instant,
+    /// The client address.
+    pub client: IpAddr,
+    /// The account name as sent, when there is one.
+    pub user: Option<String>,
+}
+
+/// [`attempt`], then its [`record`], in a task of their own that the caller awaits: when the
+/// caller is dropped (actix gave up on a client that reset the connection), the task runs on.
+/// The attempt is then marked [`Abandoned`]: a check still queued is skipped by the hashing
+/// pool and counts as a failure, one under way is settled by its result, and the log line and
+/// metrics say `outcome=abandoned`. Only a login refused as busy before it was queued releases
+/// its throttle slot.
+pub async fn attempt_to_the_end<E: LoginError>(
+    state: web::Data<AppState>,
+    login: Login,
+    report: Report,
+) -> Result<Granted, E> {
+    let abandoned = Abandoned::default();
+    let guard = MarkAbandonedOnDrop(Some(abandoned.clone()));
+    let (endpoint, started, client) = (report.endpoint.clone(), report.started, report.client);
+    let task_state = state.clone();
+    let task = actix_web::rt::spawn(async move {
+        let state = task_state;
+        let result = attempt(&state, report.client, login, &abandoned)
+            .await
+            .map_err(E::from);
+        let (outcome, reason, user) = match &result {
+            Ok(granted) => ("ok", None, Some(granted.name.as_str())),
+            Err(e) => (e.outcome(), Some(e.to_string()), report.user.as_deref()),
+        };
+        let gone = abandoned.is_set();
+        let outcome = Outcome {
+            outcome: if gone { "abandoned" } else { outcome },
+            result: gone.then_some(outcome),
+            reason,
+            user,
+        };
+        record(
+            &state,
+            &report.endpoint,
+            report.started,
+            Some(report.client),
+            outcome,
+        );
+        result
+    });
+    let result = task.await;
+    guard.disarm();
+    result.unwrap_or_else(|panicked| {
+        let e = E::from(Refused::Internal(InternalError::Task(panicked.to_string())));
+        let outcome = Outcome {
+            outcome: e.outcome(),
+            result: None,
+            reason: Some(e.to_string()),
+            user: None,
+        };
+        record(&state, &endpoint, started, Some(client), outcome);
+        Err(e)
+    })
+}
+
+/// Sets the attempt's [`Abandoned`] flag when dropped, unless disarmed: dropped with the
+/// handler future when actix gives up on a gone client.
+struct MarkAbandonedOnDrop(Option<Abandoned>);
+
+impl MarkAbandonedOnDrop {
+    /// The handler got its answer: the client was still there.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for MarkAbandonedOnDrop {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.set();
+        }
+    }
+}
+
 /// Check a login and sign its token: the client (if any), then the owner (if any), each
-/// through the throttle and the hashing pool; then the scopes.
-pub async fn attempt(state: &AppState, ip: IpAddr, login: Login) -> Result<Granted, Refused> {
+/// through the throttle and the hashing pool; then the scopes. Once a check is queued, the
+/// attempt is settled whatever happens to `abandoned`.
+pub async fn attempt(
+    state: &AppState,
+    ip: IpAddr,
+    login: Login,
+    abandoned: &Abandoned,
+) -> Result<Granted, Refused> {
     let loaded = state.loaded();
     let client = match &login.client {
         Some(c) => {
             let secrets: Vec<&SecretString> = c.secrets.iter().collect();
             let who = Who::Service(&c.identifier);
-            let client = authenticate(state, &loaded, ip, who, &secrets, None, None).await;
+            let client =
+                authenticate(state, &loaded, ip, who, &secrets, None, None, abandoned).await;
             Some(client.map_err(|e| match e {
                 Refused::BadCredentials => Refused::BadClient,
                 other => other,
@@ -152,8 +258,17 @@ pub async fn attempt(state: &AppState, ip: IpAddr, login: Login) -> Result<Grant
             };
             let organisation = creds.organisation.as_deref();
             let unit = creds.unit.as_deref();
-            let account =
-                authenticate(state, &loaded, ip, who, &[secret], organisation, unit).await?;
+            let account = authenticate(
+                state,
+                &loaded,
+                ip,
+                who,
+                &[secret],
+                organisation,
+                unit,
+                abandoned,
+            )
+            .await?;
             (account, creds.organisation.clone(), creds.unit.clone())
         }
         (None, Some(client)) => (client, None, None),
@@ -218,6 +333,7 @@ enum Who<'a> {
 /// the throttle first, then argon2 against the account's hash, or the dummy hash for an
 /// unknown or disabled account so that the answer time does not tell which names exist; then
 /// membership of the named organisation and unit. Settles the throttle either way.
+#[allow(clippy::too_many_arguments)]
 async fn authenticate<'l>(
     state: &AppState,
     loaded: &'l Loaded,
@@ -226,6 +342,7 @@ async fn authenticate<'l>(
     secrets: &[&SecretString],
     organisation: Option<&str>,
     unit: Option<&str>,
+    abandoned: &Abandoned,
 ) -> Result<Proven<'l>, Refused> {
     // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
     // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
@@ -254,7 +371,7 @@ async fn authenticate<'l>(
                 .map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
             let mut matched = None;
             for secret in secrets {
-                if check(state, secret, Arc::clone(&hash)).await? {
+                if check(state, secret, Arc::clone(&hash), abandoned).await? {
                     matched = Some((*secret).clone());
                     break;
                 }
@@ -265,7 +382,9 @@ async fn authenticate<'l>(
             }
         }
         Who::Code => (
-            code_owner(state, loaded, secrets).await?.map(Cow::Borrowed),
+            code_owner(state, loaded, secrets, abandoned)
+                .await?
+                .map(Cow::Borrowed),
             None,
         ),
     };
@@ -366,19 +485,20 @@ async fn code_owner<'l>(
     state: &AppState,
     loaded: &'l Loaded,
     secrets: &[&SecretString],
+    abandoned: &Abandoned,
 ) -> Result<Option<&'l User>, Refused> {
     let candidates = loaded.users.with_authentication_code();
     let mut found: Option<&User> = None;
     let mut ambiguous = false;
     for secret in secrets {
         if candidates.is_empty() {
-            check(state, secret, Arc::clone(&state.dummy)).await?;
+            check(state, secret, Arc::clone(&state.dummy), abandoned).await?;
         }
         for user in &candidates {
             let Some(hash) = &user.authentication_code else {
                 continue;
             };
-            if check(state, secret, Arc::clone(hash)).await? && !user.disabled {
+            if check(state, secret, Arc::clone(hash), abandoned).await? && !user.disabled {
                 ambiguous |= found.is_some_and(|f| f.name != user.name);
                 found = Some(user);
             }
@@ -391,16 +511,23 @@ async fn code_owner<'l>(
     Ok(found)
 }
 
-/// One argon2 check on the hashing pool.
+/// One argon2 check on the hashing pool. A check skipped because its client had gone is a
+/// mismatch: hanging up must not make a guess free.
 async fn check(
     state: &AppState,
     secret: &SecretString,
     hash: Arc<StoredHash>,
+    abandoned: &Abandoned,
 ) -> Result<bool, Refused> {
-    state.pool.verify(secret, hash).await.map_err(|e| match e {
-        PoolError::Busy => Refused::Busy,
-        other => Refused::Internal(InternalError::Pool(other)),
-    })
+    let matched = state
+        .pool
+        .verify_unless_abandoned(secret, hash, abandoned)
+        .await
+        .map_err(|e| match e {
+            PoolError::Busy => Refused::Busy,
+            other => Refused::Internal(InternalError::Pool(other)),
+        })?;
+    Ok(matched.unwrap_or(false))
 }
 
 /// A named organisation must be one of the account's; a named unit one of its units.
@@ -412,8 +539,11 @@ fn member(user: &User, organisation: Option<&str>, unit: Option<&str>) -> bool {
 
 /// How one request on a login endpoint ended, for [`record`].
 pub struct Outcome<'a> {
-    /// `ok` or the failure's outcome name (metrics label and log field).
+    /// `ok` or the failure's outcome name (metrics label and log field); `abandoned` when the
+    /// client left before the answer.
     pub outcome: &'static str,
+    /// For an abandoned attempt, how it ended (`ok`, `bad_credentials`, …).
+    pub result: Option<&'static str>,
     /// The failure as its answer describes it (never a secret); `None` on success.
     pub reason: Option<String>,
     /// The account name as sent, when it was read.
@@ -439,13 +569,16 @@ pub fn record(
         .with_label_values(&[outcome.outcome])
         .inc();
     let user = outcome.user.unwrap_or("-");
+    let result = outcome
+        .result
+        .map_or_else(String::new, |r| format!(" result={r}"));
     match &outcome.reason {
         None => log::info!(
-            "login outcome={} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
+            "login outcome={}{result} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
             outcome.outcome
         ),
         Some(reason) => log::info!(
-            "login outcome={} reason={reason:?} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
+            "login outcome={}{result} reason={reason:?} user={user:?} client={client} latency_ms={ms:.1} endpoint={endpoint}",
             outcome.outcome
         ),
     }

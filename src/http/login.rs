@@ -1,17 +1,20 @@
 //! `/login`: `User-Name` and `Password` headers in, a signed token out. The login path itself
-//! (throttle, hashing pool, token) is [`attempt`], shared with `/token`.
+//! (throttle, hashing pool, token, log line) is [`attempt`](super::attempt), shared with
+//! `/token`.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::api_error::{ApiError, InternalError};
-use super::attempt::{attempt, read_body, record, BodyError, Granted, Login, Outcome, Refused};
+use super::attempt::{
+    attempt_to_the_end, read_body, record, BodyError, Login, LoginError, Outcome, Refused, Report,
+};
 use super::client_address::client_ip;
 use super::login_request::extract;
 use super::state::AppState;
+use crate::login::credentials::Credentials;
 use watchword_verify::Envelope;
 
 /// `GET|POST /login`.
@@ -24,24 +27,36 @@ pub async fn login(
     let client = req
         .peer_addr()
         .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
-    let (user, result) = match client {
-        Some(ip) => handle(&req, payload, &state, ip).await,
-        None => (None, Err(ApiError::Internal(InternalError::NoPeerAddress))),
-    };
-    let outcome = match &result {
-        Ok(granted) => Outcome {
-            outcome: "ok",
-            reason: None,
-            user: Some(&granted.name),
-        },
-        Err(e) => Outcome {
+    // Refusals before the login path are logged here; the login path logs its own attempt,
+    // also when the client has gone (see `attempt`).
+    let refused = |e: ApiError| {
+        let outcome = Outcome {
             outcome: e.outcome(),
+            result: None,
             reason: Some(e.to_string()),
-            user: user.as_deref(),
-        },
+            user: None,
+        };
+        record(&state, "/login", started, client, outcome);
+        e
     };
-    record(&state, "/login", started, client, outcome);
-    let granted = result?;
+    let Some(ip) = client else {
+        return Err(refused(ApiError::Internal(InternalError::NoPeerAddress)));
+    };
+    let creds = read_credentials(&req, payload, &state)
+        .await
+        .map_err(refused)?;
+    let report = Report {
+        endpoint: "/login".into(),
+        started,
+        client: ip,
+        user: Some(creds.name().to_owned()),
+    };
+    let login = Login {
+        owner: Some(creds),
+        client: None,
+        scope: None,
+    };
+    let granted = attempt_to_the_end::<ApiError>(state.clone(), login, report).await?;
     let body = Envelope::token(granted.token, granted.expires_in).to_json();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -49,30 +64,24 @@ pub async fn login(
         .body(body))
 }
 
-/// Read and check the request, then the shared login path; the name as sent, if it was read.
-async fn handle(
+/// Body and credentials, checked: everything before the throttle and the hash.
+async fn read_credentials(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    client: IpAddr,
-) -> (Option<String>, Result<Granted, ApiError>) {
+) -> Result<Credentials, ApiError> {
     let body = match read_body(payload, state.login.max_body_bytes).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge(max)) => return (None, Err(ApiError::BodyTooLarge(max))),
-        Err(BodyError::Unreadable) => return (None, Err(ApiError::BadBody)),
+        Err(BodyError::TooLarge(max)) => return Err(ApiError::BodyTooLarge(max)),
+        Err(BodyError::Unreadable) => return Err(ApiError::BadBody),
     };
-    let creds = match extract(req.headers(), &body, state.login.require_organisation) {
-        Ok(creds) => creds,
-        Err(e) => return (None, Err(e)),
-    };
-    let name = creds.name().to_owned();
-    let login = Login {
-        owner: Some(creds),
-        client: None,
-        scope: None,
-    };
-    let result = attempt(state, client, login).await.map_err(ApiError::from);
-    (Some(name), result)
+    extract(req.headers(), &body, state.login.require_organisation)
+}
+
+impl LoginError for ApiError {
+    fn outcome(&self) -> &'static str {
+        ApiError::outcome(self)
+    }
 }
 
 impl From<Refused> for ApiError {

@@ -7,8 +7,12 @@
 //! when the queue is full a login is turned away at once ([`PoolError::Busy`] → 503). The
 //! threads run below request handling ([`Scheduling`]), so cheap requests keep their latency
 //! while logins saturate every core.
+//!
+//! A check whose client has gone while it waited ([`Abandoned`]) is answered without hashing
+//! when a thread picks it up, so clients that send a guess and hang up cannot keep the threads
+//! busy for nobody; the caller counts such a check as a failed login.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -66,6 +70,23 @@ pub enum PoolError {
     Stopped,
 }
 
+/// Set when whoever asked for a check has gone (the client closed its connection): a check
+/// not yet picked up by a thread is then skipped. Cheap to clone; every clone is the same flag.
+#[derive(Clone, Debug, Default)]
+pub struct Abandoned(Arc<AtomicBool>);
+
+impl Abandoned {
+    /// Mark the asker as gone.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`Abandoned::set`] was called on any clone.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 struct Job {
     /// Normalised; wiped when the job is dropped.
     password: SecretString,
@@ -77,7 +98,9 @@ enum Work {
     /// Check it against a stored hash.
     Verify {
         hash: Arc<StoredHash>,
-        reply: tokio::sync::oneshot::Sender<bool>,
+        /// `Some(matched)`, or `None` when the check was skipped because it was abandoned.
+        reply: tokio::sync::oneshot::Sender<Option<bool>>,
+        abandoned: Option<Abandoned>,
     },
     /// Hash it anew (a rehash after a login whose stored hash is outdated).
     Hash {
@@ -93,6 +116,7 @@ pub struct HashPool {
     queued: Arc<AtomicUsize>,
     sent: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
     workers: usize,
 }
 
@@ -108,17 +132,20 @@ impl HashPool {
         let rx = Arc::new(Mutex::new(rx));
         let queued = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicU64::new(0));
+        let skipped = Arc::new(AtomicU64::new(0));
         for i in 0..workers.max(1) {
-            let (rx, queued, done) = (Arc::clone(&rx), Arc::clone(&queued), Arc::clone(&done));
+            let (rx, queued) = (Arc::clone(&rx), Arc::clone(&queued));
+            let (done, skipped) = (Arc::clone(&done), Arc::clone(&skipped));
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &queued, &done, scheduling))?;
+                .spawn(move || worker(&rx, &queued, &done, &skipped, scheduling))?;
         }
         Ok(HashPool {
             tx,
             queued,
             sent: Arc::new(AtomicU64::new(0)),
             done,
+            skipped,
             workers: workers.max(1),
         })
     }
@@ -129,8 +156,35 @@ impl HashPool {
         password: &SecretString,
         hash: Arc<StoredHash>,
     ) -> Result<bool, PoolError> {
+        // Only checks with an `Abandoned` flag are ever skipped.
+        Ok(self.check(password, hash, None).await?.unwrap_or(false))
+    }
+
+    /// [`HashPool::verify`] for a client that may go away: `Ok(None)` when `abandoned` was set
+    /// before a thread picked the check up, which then did no hashing. The caller must count
+    /// that as a failed login, or hanging up would make a guess free.
+    pub async fn verify_unless_abandoned(
+        &self,
+        password: &SecretString,
+        hash: Arc<StoredHash>,
+        abandoned: &Abandoned,
+    ) -> Result<Option<bool>, PoolError> {
+        self.check(password, hash, Some(abandoned.clone())).await
+    }
+
+    async fn check(
+        &self,
+        password: &SecretString,
+        hash: Arc<StoredHash>,
+        abandoned: Option<Abandoned>,
+    ) -> Result<Option<bool>, PoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(password, Work::Verify { hash, reply })?;
+        let work = Work::Verify {
+            hash,
+            reply,
+            abandoned,
+        };
+        self.send(password, work)?;
         answer.await.map_err(|_| PoolError::Stopped)
     }
 
@@ -179,10 +233,21 @@ impl HashPool {
         self.done.load(Ordering::Relaxed)
     }
 
+    /// Jobs handed to the pool since start (queued, being hashed, done or skipped): lets
+    /// tests see that a login has reached the pool.
+    pub fn submitted(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Abandoned checks answered without hashing since start.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
     /// Jobs sent to the pool and not finished yet: queued plus being hashed.
     pub fn in_flight(&self) -> u64 {
-        let done = self.done.load(Ordering::Relaxed);
-        self.sent.load(Ordering::Relaxed).saturating_sub(done)
+        let finished = self.done.load(Ordering::Relaxed) + self.skipped.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(finished)
     }
 
     /// Number of hashing threads.
@@ -242,6 +307,7 @@ fn worker(
     rx: &Mutex<Receiver<Job>>,
     queued: &AtomicUsize,
     done: &AtomicU64,
+    skipped: &AtomicU64,
     scheduling: Scheduling,
 ) {
     lower_priority(scheduling);
@@ -259,10 +325,18 @@ fn worker(
         // Counted once the hash is done (not when the reply is read), so `in_progress()` is
         // exact: picked up by a thread and not yet finished.
         match job.work {
-            Work::Verify { hash, reply } => {
+            Work::Verify {
+                abandoned: Some(abandoned),
+                reply,
+                ..
+            } if abandoned.is_set() => {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(None);
+            }
+            Work::Verify { hash, reply, .. } => {
                 let ok = hash.verify_with(password.as_bytes(), &mut memory);
                 done.fetch_add(1, Ordering::Relaxed);
-                let _ = reply.send(ok);
+                let _ = reply.send(Some(ok));
             }
             Work::Hash { params, reply } => {
                 let phc = hash_password_with(password, &params, &mut memory).ok();

@@ -13,8 +13,9 @@
 //! `begin` reserves a slot in both counters under one lock, and the reservation counts as a
 //! failure until it is settled, so concurrent guesses cannot slip past the limit (with a limit
 //! of 5, 50 simultaneous guesses get exactly 5 attempts). An `Attempt` dropped without a report
-//! (request cancelled, login shed because the hashing queue was full) releases its slot: a
-//! login that was never checked is not a failed guess.
+//! (login shed because the hashing queue was full) releases its slot: a login that was never
+//! checked is not a failed guess. A guess whose client hangs up is not such a login: `/login`
+//! runs each attempt in a task of its own, so it is settled whatever the client does.
 //!
 //! Memory is bounded: each counter stores at most `limit` timestamps, and each table holds at
 //! most [`ThrottleSettings::max_entries`] counters. When a table is full, counters whose
@@ -380,7 +381,8 @@ fn normalize_name(user: &str) -> Box<str> {
 /// A login allowed to proceed to the password check; holds its reserved slot until settled.
 ///
 /// Dropping it without [`Attempt::success`] or [`Attempt::failure`] releases the slot without
-/// counting a failure: a cancelled or shed login told the attacker nothing.
+/// counting a failure: a login shed before any hashing told the attacker nothing. Callers must
+/// not let a client's disconnect drop it once the password is being checked.
 #[must_use = "settle the attempt with success() or failure(); dropping it releases the slot"]
 pub struct Attempt {
     /// `None` when throttling is disabled or the attempt is already settled.

@@ -297,3 +297,49 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A raw HTTP/1.1 `/login` request with `User-Name` and `Password`, for socket-level tests.
+pub fn raw_login(user: &str, password: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "POST /login HTTP/1.1\r\nHost: watchword\r\nUser-Name: {user}\r\nPassword: {password}\r\n\
+         {extra_headers}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Connect to `addr` and send `request`; the connection is left open.
+pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    stream
+}
+
+/// True when the server has answered on `stream` (or closed it), without blocking.
+pub async fn answered(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(std::time::Duration::from_millis(2), stream.peek(&mut byte))
+        .await
+        .is_ok()
+}
+
+/// Close `stream` with a TCP reset (SO_LINGER 0), as a client that gives up abruptly does:
+/// the server's next read fails with ECONNRESET.
+pub fn reset(stream: tokio::net::TcpStream) {
+    // Deprecated because a non-zero linger blocks on drop; zero sends RST at once.
+    #[allow(deprecated)]
+    stream.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(stream);
+}
+
+/// Wait until `cond` holds, checking every 5 ms; panics with `what` after `within`.
+pub async fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

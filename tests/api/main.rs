@@ -1,5 +1,6 @@
 //! Tests over HTTP against the real service (bound on port 0), one module per concern.
 
+mod abandoned;
 mod attacks;
 mod authentication_code;
 mod cli;

@@ -3,9 +3,9 @@
 //!
 //! Two grants: `password` (§4.3), a person's user name and password, and `client_credentials`
 //! (§4.4), a service account authenticating as the client with its identifier and pass code.
-//! Both go through the same login path as `/login` ([`attempt`]): limits before hashing, the
-//! throttle (the same counters as `/login`'s), the dummy hash, the hashing pool, the same
-//! token. Only the answers differ: RFC 6749's JSON ([`error`]).
+//! Both go through the same login path as `/login` ([`attempt`](super::attempt)): limits
+//! before hashing, the throttle (the same counters as `/login`'s), the dummy hash, the
+//! hashing pool, the same token. Only the answers differ: RFC 6749's JSON ([`error`]).
 
 pub mod error;
 pub mod request;
@@ -17,7 +17,9 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use super::api_error::InternalError;
-use super::attempt::{attempt, read_body, record, BodyError, Granted, Login, Outcome};
+use super::attempt::{
+    attempt_to_the_end, read_body, record, BodyError, Granted, Login, LoginError, Outcome, Report,
+};
 use super::client_address::client_ip;
 use super::state::AppState;
 use crate::login::credentials::{Credentials, Secret};
@@ -44,27 +46,27 @@ pub async fn token(
     let client = req
         .peer_addr()
         .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
-    let (read, result) = match client {
-        Some(ip) => handle(&req, payload, &state, ip).await,
-        None => (
-            Read::default(),
-            Err(OAuthError::Internal(InternalError::NoPeerAddress)),
-        ),
+    let result = match client {
+        Some(ip) => handle(&req, payload, &state, ip, started).await,
+        None => Err((
+            Some(Read::default()),
+            OAuthError::Internal(InternalError::NoPeerAddress),
+        )),
     };
-    let outcome = match &result {
-        Ok(granted) => Outcome {
-            outcome: "ok",
-            reason: None,
-            user: Some(&granted.name),
-        },
-        Err(e) => Outcome {
+    // Refusals before the login path are logged here; the login path logs its own attempt,
+    // also when the client has gone (see `attempt`).
+    let result = result.map_err(|(read, e)| {
+        let Some(read) = read else { return e };
+        let outcome = Outcome {
             outcome: e.outcome(),
+            result: None,
             reason: Some(e.to_string()),
             user: read.name.as_deref(),
-        },
-    };
-    let endpoint = format!("/token grant_type={}", read.grant.unwrap_or("-"));
-    record(&state, &endpoint, started, client, outcome);
+        };
+        let endpoint = format!("/token grant_type={}", read.grant.unwrap_or("-"));
+        record(&state, &endpoint, started, client, outcome);
+        e
+    });
     match result {
         Ok(granted) => {
             let answer = TokenAnswer {
@@ -95,30 +97,33 @@ struct Read {
     name: Option<String>,
 }
 
-/// Read and check the request (every limit before any hashing), then the shared login path.
+/// Read and check the request (every limit before any hashing), then the shared login path,
+/// which logs the attempt itself. A refusal before it comes back with what was read, to be
+/// logged by the caller; a refusal by the login path without (`None`: logged already).
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    state: &web::Data<AppState>,
     ip: IpAddr,
-) -> (Read, Result<Granted, OAuthError>) {
+    started: Instant,
+) -> Result<Granted, (Option<Read>, OAuthError)> {
     let mut read = Read::default();
     let body = match read_body(payload, state.login.max_body_bytes).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(max)) => {
             let e = OAuthError::invalid_request(format!("The body is larger than {max} bytes."));
-            return (read, Err(e));
+            return Err((Some(read), e));
         }
         Err(BodyError::Unreadable) => {
-            return (
-                read,
-                Err(OAuthError::invalid_request("The body could not be read.")),
-            )
+            return Err((
+                Some(read),
+                OAuthError::invalid_request("The body could not be read."),
+            ))
         }
     };
     let request = match parse(req.headers(), &body, state.login.require_organisation) {
         Ok(request) => request,
-        Err(e) => return (read, Err(e)),
+        Err(e) => return Err((Some(read), e)),
     };
     read.grant = Some(request.grant.name());
     let owner = match request.grant {
@@ -148,6 +153,19 @@ async fn handle(
         client: request.client,
         scope: request.scope,
     };
-    let result = attempt(state, ip, login).await.map_err(OAuthError::from);
-    (read, result)
+    let report = Report {
+        endpoint: format!("/token grant_type={}", read.grant.unwrap_or("-")),
+        started,
+        client: ip,
+        user: read.name,
+    };
+    attempt_to_the_end::<OAuthError>(state.clone(), login, report)
+        .await
+        .map_err(|e| (None, e))
+}
+
+impl LoginError for OAuthError {
+    fn outcome(&self) -> &'static str {
+        OAuthError::outcome(self)
+    }
 }
