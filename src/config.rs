@@ -149,6 +149,8 @@ pub struct LoginSettings {
     pub require_organisation: bool,
     /// `login.max_body_bytes`
     pub max_body_bytes: usize,
+    /// `login.body_timeout`: the whole body must arrive within this, or 408.
+    pub body_timeout: Duration,
 }
 
 /// How log lines are written.
@@ -261,6 +263,7 @@ struct Raw {
 struct RawLogin {
     require_organisation: bool,
     max_body_bytes: usize,
+    body_timeout: String,
 }
 
 #[derive(Deserialize)]
@@ -650,6 +653,12 @@ impl Raw {
             login: LoginSettings {
                 require_organisation: self.login.require_organisation,
                 max_body_bytes: positive("login.max_body_bytes", self.login.max_body_bytes)?,
+                body_timeout: duration(
+                    "login.body_timeout",
+                    &self.login.body_timeout,
+                    Duration::from_millis(100),
+                    secs(300),
+                )?,
             },
             permissions: self.permissions,
             metrics_bind,

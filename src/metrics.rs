@@ -9,8 +9,8 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     /// `watchword_logins_total{outcome}`: ok, bad_credentials, throttled, shed, bad_request,
-    /// internal_error, abandoned (the client left before the answer; counted as a failure
-    /// unless the secret was right); attempts on `/login` and `/token` alike.
+    /// body_timeout, internal_error, abandoned (the client left before the answer; counted as
+    /// a failure unless the secret was right); attempts on `/login` and `/token` alike.
     pub logins: IntCounterVec,
     /// `watchword_login_duration_seconds`: answer time of `/login` and `/token`, every outcome.
     pub login_seconds: Histogram,

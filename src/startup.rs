@@ -273,6 +273,9 @@ impl Application {
             App::new()
                 .app_data(shared.clone())
                 .wrap(http::default_headers())
+                .wrap(actix_web::middleware::from_fn(
+                    http::unread_body::close_unread_bodies,
+                ))
                 .configure(http::routes)
                 .configure(|cfg| {
                     if metrics_here {

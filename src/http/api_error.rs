@@ -62,6 +62,9 @@ pub enum ApiError {
     /// A body over `login.max_body_bytes`.
     #[error("Body is larger than {0} bytes.")]
     BodyTooLarge(usize),
+    /// The body did not arrive within `login.body_timeout` (a slow or silent client).
+    #[error("Request body not received in time.")]
+    BodyTimeout,
     /// A body in another format than JSON.
     #[error("Unsupported content type; send application/json.")]
     UnsupportedContentType,
@@ -115,6 +118,7 @@ impl ApiError {
             ApiError::Busy => "shed",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Throttled(_) => "throttled",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::Internal(_) => "internal_error",
             ApiError::InvalidToken(e) => e.reason(),
             ApiError::MissingToken => "missing_token",
@@ -136,6 +140,7 @@ impl ResponseError for ApiError {
             | ApiError::BodyTooLarge(_)
             | ApiError::BadBasic => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadCredentials | ApiError::MissingToken | ApiError::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -165,6 +170,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            // The rest of the body may still be on its way: never read it as the next request.
+            ApiError::BodyTimeout => {
+                res.force_close();
             }
             ApiError::MethodNotAllowed(allow) => {
                 res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));

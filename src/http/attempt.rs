@@ -23,6 +23,7 @@ use secrecy::SecretString;
 
 use super::api_error::InternalError;
 use super::state::{AppState, Loaded};
+use crate::config::LoginSettings;
 use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::hash_pool::{Abandoned, PoolError};
@@ -120,14 +121,24 @@ pub enum BodyError {
     TooLarge(usize),
     /// The connection failed while sending it.
     Unreadable,
+    /// It did not arrive in full within `login.body_timeout`.
+    Timeout,
 }
 
-/// The body, up to `max` bytes: a larger one is refused before it is all read.
-pub async fn read_body(payload: web::Payload, max: usize) -> Result<web::Bytes, BodyError> {
-    match payload.to_bytes_limited(max).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(_)) => Err(BodyError::Unreadable),
-        Err(_) => Err(BodyError::TooLarge(max)),
+/// The body, up to `login.max_body_bytes`: a larger one is refused before it is all read. It
+/// has `login.body_timeout` to arrive in full: actix's head timeout ends with the head, and a
+/// client announcing a body and sending it slowly, or never, would otherwise hold its
+/// connection (one of `server.max_connections`) for ever.
+pub async fn read_body(
+    payload: web::Payload,
+    limits: &LoginSettings,
+) -> Result<web::Bytes, BodyError> {
+    let max = limits.max_body_bytes;
+    match tokio::time::timeout(limits.body_timeout, payload.to_bytes_limited(max)).await {
+        Err(_) => Err(BodyError::Timeout),
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(_))) => Err(BodyError::Unreadable),
+        Ok(Err(_)) => Err(BodyError::TooLarge(max)),
     }
 }
 

@@ -70,10 +70,11 @@ async fn read_credentials(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Credentials, ApiError> {
-    let body = match read_body(payload, state.login.max_body_bytes).await {
+    let body = match read_body(payload, &state.login).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(max)) => return Err(ApiError::BodyTooLarge(max)),
         Err(BodyError::Unreadable) => return Err(ApiError::BadBody),
+        Err(BodyError::Timeout) => return Err(ApiError::BodyTimeout),
     };
     extract(req.headers(), &body, state.login.require_organisation)
 }

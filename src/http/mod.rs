@@ -7,6 +7,7 @@ pub mod login;
 pub mod login_request;
 pub mod state;
 pub mod token_endpoint;
+pub mod unread_body;
 pub mod verify;
 pub mod well_known;
 

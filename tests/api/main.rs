@@ -15,6 +15,7 @@ mod pool;
 mod properties;
 mod remote;
 mod rotation;
+mod slow_body;
 mod stores;
 mod styles;
 mod token;

@@ -50,6 +50,10 @@ pub enum OAuthError {
     /// the log, the client sees "Service unavailable, try again.".
     #[error("Service unavailable, try again.")]
     StoreUnavailable(String),
+    /// The body did not arrive in full within `login.body_timeout` (408, `invalid_request`;
+    /// the connection is closed).
+    #[error("The body did not arrive in time.")]
+    BodyTimeout,
     /// Not `POST` (405, `Allow: POST`).
     #[error("The token endpoint takes POST only.")]
     MethodNotAllowed,
@@ -70,6 +74,7 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(_)
             | OAuthError::UnsupportedMediaType
+            | OAuthError::BodyTimeout
             | OAuthError::MethodNotAllowed => "invalid_request",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidGrant => "invalid_grant",
@@ -90,6 +95,7 @@ impl OAuthError {
             OAuthError::Busy => "shed",
             OAuthError::StoreUnavailable(_) => "store_unavailable",
             OAuthError::Internal(_) => "internal_error",
+            OAuthError::BodyTimeout => "body_timeout",
             _ => "bad_request",
         }
     }
@@ -131,6 +137,7 @@ impl ResponseError for OAuthError {
             | OAuthError::InvalidGrant
             | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Busy | OAuthError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -166,6 +173,10 @@ impl ResponseError for OAuthError {
             }
             OAuthError::MethodNotAllowed => {
                 res.insert_header((header::ALLOW, HeaderValue::from_static("POST")));
+            }
+            // The rest of the body may still be on its way: never read it as the next request.
+            OAuthError::BodyTimeout => {
+                res.force_close();
             }
             _ => {}
         }

@@ -108,7 +108,7 @@ async fn handle(
     started: Instant,
 ) -> Result<Granted, (Option<Read>, OAuthError)> {
     let mut read = Read::default();
-    let body = match read_body(payload, state.login.max_body_bytes).await {
+    let body = match read_body(payload, &state.login).await {
         Ok(body) => body,
         Err(BodyError::TooLarge(max)) => {
             let e = OAuthError::invalid_request(format!("The body is larger than {max} bytes."));
@@ -120,6 +120,7 @@ async fn handle(
                 OAuthError::invalid_request("The body could not be read."),
             ))
         }
+        Err(BodyError::Timeout) => return Err((Some(read), OAuthError::BodyTimeout)),
     };
     let request = match parse(req.headers(), &body, state.login.require_organisation) {
         Ok(request) => request,
