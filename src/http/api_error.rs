@@ -90,6 +90,9 @@ pub enum ApiError {
     /// The token did not verify.
     #[error("Invalid token: {0}.")]
     InvalidToken(VerifyError),
+    /// A malformed `/verify` request (more than one `Authorization` header).
+    #[error("Invalid request: {0}.")]
+    InvalidRequest(VerifyError),
     /// Unknown route.
     #[error("Not found.")]
     NotFound,
@@ -120,7 +123,7 @@ impl ApiError {
             ApiError::Throttled(_) => "throttled",
             ApiError::BodyTimeout => "body_timeout",
             ApiError::Internal(_) => "internal_error",
-            ApiError::InvalidToken(e) => e.reason(),
+            ApiError::InvalidToken(e) | ApiError::InvalidRequest(e) => e.reason(),
             ApiError::MissingToken => "missing_token",
             _ => "bad_request",
         }
@@ -141,9 +144,10 @@ impl ResponseError for ApiError {
             | ApiError::BadBasic => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::BadCredentials | ApiError::MissingToken | ApiError::InvalidToken(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::BadCredentials
+            | ApiError::MissingToken
+            | ApiError::InvalidToken(_)
+            | ApiError::InvalidRequest(_) => StatusCode::UNAUTHORIZED,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -188,9 +192,10 @@ impl ResponseError for ApiError {
             ApiError::MissingToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            ApiError::InvalidToken(e) => {
+            ApiError::InvalidToken(e) | ApiError::InvalidRequest(e) => {
                 let v = format!(
-                    r#"Bearer error="invalid_token", error_description="{}""#,
+                    r#"Bearer error="{}", error_description="{}""#,
+                    e.error_code(),
                     e.reason()
                 );
                 if let Ok(v) = HeaderValue::from_str(&v) {

@@ -119,6 +119,10 @@ pub fn extract(
     } else {
         Some(serde_json::from_slice(body).map_err(|_| ApiError::BadBody)?)
     };
+    // One Authorization header at most: with two, which credentials count would be a guess.
+    if headers.get_all(header::AUTHORIZATION).nth(1).is_some() {
+        return Err(ApiError::RepeatedField("Authorization"));
+    }
     let basic = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::api_error::ApiError;
 use super::state::AppState;
-use watchword_verify::{Envelope, Status, VerifyError};
+use watchword_verify::{token_from_authorization_headers, Envelope, Status, VerifyError};
 
 /// Any method: proxies forward the original request's method. 200 with `X-Auth-User` and
 /// `X-Auth-Roles` for a valid `Authorization: Bearer|Token <t>`, 401 otherwise.
@@ -20,14 +20,10 @@ pub async fn verify(
             .with_label_values(&[outcome])
             .inc()
     };
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        count("missing_token");
-        return Err(ApiError::MissingToken);
-    };
-    let claims = state
-        .loaded()
-        .verifier
-        .verify_authorization(value.as_bytes())
+    // Exactly one Authorization header: with two, a proxy or upstream may read the other one.
+    let values = req.headers().get_all(header::AUTHORIZATION);
+    let claims = token_from_authorization_headers(values.map(|v| v.as_bytes()))
+        .and_then(|token| state.loaded().verifier.verify(token))
         .map_err(|e| {
             count(e.reason());
             log::info!(
@@ -39,6 +35,7 @@ pub async fn verify(
             );
             match e {
                 VerifyError::MissingToken => ApiError::MissingToken,
+                e @ VerifyError::RepeatedAuthorization => ApiError::InvalidRequest(e),
                 e => ApiError::InvalidToken(e),
             }
         })?;

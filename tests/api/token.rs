@@ -194,6 +194,71 @@ async fn verify_endpoint_accepts_fresh_tokens_and_rejects_tampered_ones() {
     assert_eq!(body["code"], 401);
 }
 
+/// Two `Authorization` headers on `/verify` are refused whatever they hold (401
+/// `invalid_request`): the first used to count, while a proxy or upstream may read the last.
+#[tokio::test]
+async fn two_authorization_headers_on_verify_are_refused() {
+    let app = spawn_app().await;
+    let token = app.token("user_test", PASSWORD).await;
+    let good = format!("Bearer {token}");
+    let cases = [
+        [good.clone(), good.clone()],
+        [good.clone(), "Bearer a.b.c".to_owned()],
+        ["Bearer a.b.c".to_owned(), good.clone()],
+        [good.clone(), "Basic dXNlcjpwYXNz".to_owned()],
+    ];
+    for [first, second] in cases {
+        let res = app
+            .client
+            .get(format!("{}/verify", app.base))
+            .header("Authorization", &first)
+            .header("Authorization", &second)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{first} + {second}");
+        assert!(res.headers().get("x-auth-user").is_none());
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer error="invalid_request", error_description="repeated_authorization""#
+        );
+        assert_eq!(
+            res.text().await.unwrap(),
+            r#"{"status":"error","code":401,"message":"Invalid request: more than one Authorization header."}"#
+        );
+    }
+    // One header still verifies; on /login two are refused as any repeated field is.
+    let res = app
+        .client
+        .get(format!("{}/verify", app.base))
+        .header("Authorization", &good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("user_test:{PASSWORD}"))
+    );
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Authorization", &basic)
+        .header("Authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(res).await,
+        (
+            400,
+            r#"{"status":"error","code":400,"message":"Field Authorization is given more than once."}"#
+                .to_owned()
+        )
+    );
+}
+
 #[tokio::test]
 async fn round_trip_login_then_verify_for_every_algorithm() {
     use watchword_verify::{Validation, Verifier};

@@ -23,6 +23,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
+use crate::authorization::token_from_authorization_headers;
 use crate::claims::Claims;
 use crate::envelope::Envelope;
 use crate::error::VerifyError;
@@ -90,6 +91,10 @@ pub enum AuthError {
     /// as `error_description`.
     #[error("Invalid token: {0}.")]
     InvalidToken(VerifyError),
+    /// The request is malformed (more than one `Authorization` header): 401 with
+    /// `Bearer error="invalid_request"` and the reason code as `error_description`.
+    #[error("Invalid request: {0}.")]
+    InvalidRequest(VerifyError),
     /// Valid token without the required role: 403 with `Bearer error="insufficient_scope"`.
     #[error("Missing required role {0}.")]
     MissingRole(String),
@@ -106,6 +111,7 @@ impl From<VerifyError> for AuthError {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::MissingToken => AuthError::MissingToken,
+            e @ VerifyError::RepeatedAuthorization => AuthError::InvalidRequest(e),
             e => AuthError::InvalidToken(e),
         }
     }
@@ -114,7 +120,9 @@ impl From<VerifyError> for AuthError {
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::InvalidRequest(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::MissingRole(_) | AuthError::MissingPermission(_) => StatusCode::FORBIDDEN,
             AuthError::NoVerifier => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,8 +134,9 @@ impl ResponseError for AuthError {
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         let challenge = match self {
             AuthError::MissingToken => Some("Bearer".to_owned()),
-            AuthError::InvalidToken(e) => Some(format!(
-                r#"Bearer error="invalid_token", error_description="{}""#,
+            AuthError::InvalidToken(e) | AuthError::InvalidRequest(e) => Some(format!(
+                r#"Bearer error="{}", error_description="{}""#,
+                e.error_code(),
                 e.reason()
             )),
             AuthError::MissingRole(_) | AuthError::MissingPermission(_) => {
@@ -153,20 +162,14 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
             AuthError::NoVerifier
         })?,
     };
-    let mut values = req.headers().get_all(header::AUTHORIZATION);
-    let value = values.next().ok_or(AuthError::MissingToken)?;
-    if values.next().is_some() {
-        // Which of two credentials counts would be a guess.
-        return Err(AuthError::InvalidToken(VerifyError::Malformed(
-            "more than one Authorization header",
-        )));
-    }
-    let claims = verifier
-        .verify_authorization(value.as_bytes())
-        .map_err(|e| {
-            log::debug!("token refused: {}", e.reason());
-            AuthError::from(e)
-        })?;
+    let refused = |e: VerifyError| {
+        log::debug!("token refused: {}", e.reason());
+        AuthError::from(e)
+    };
+    // Exactly one Authorization header: with two, which credential counts would be a guess.
+    let values = req.headers().get_all(header::AUTHORIZATION);
+    let token = token_from_authorization_headers(values.map(|v| v.as_bytes())).map_err(refused)?;
+    let claims = verifier.verify(token).map_err(refused)?;
     Ok(Authenticated(claims))
 }
 

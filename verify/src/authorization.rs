@@ -45,6 +45,24 @@ pub fn token_from_authorization(value: &[u8]) -> Result<&str, VerifyError> {
         .map_err(|_| VerifyError::Malformed("Authorization value is not ASCII"))
 }
 
+/// The token of a request's `Authorization` header, given every value the request carried
+/// for it (in HTTP stacks: `headers.get_all("authorization")`): exactly one value, parsed by
+/// [`token_from_authorization`].
+///
+/// Errors: [`VerifyError::MissingToken`] without any value,
+/// [`VerifyError::RepeatedAuthorization`] for more than one, else those of
+/// [`token_from_authorization`].
+pub fn token_from_authorization_headers<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<&'a str, VerifyError> {
+    let mut values = values.into_iter();
+    let value = values.next().ok_or(VerifyError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(VerifyError::RepeatedAuthorization);
+    }
+    token_from_authorization(value)
+}
+
 fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
@@ -122,6 +140,27 @@ mod tests {
             Err(VerifyError::Malformed(_))
         ));
         assert_eq!(token_from_authorization(b"Bearer ab=="), Ok("ab=="));
+    }
+
+    #[test]
+    fn exactly_one_header_value() {
+        let one: [&[u8]; 1] = [b"Bearer a.b.c"];
+        assert_eq!(token_from_authorization_headers(one), Ok("a.b.c"));
+        let none: [&[u8]; 0] = [];
+        assert_eq!(
+            token_from_authorization_headers(none),
+            Err(VerifyError::MissingToken)
+        );
+        let two: [&[u8]; 2] = [b"Bearer a.b.c", b"Bearer d.e.f"];
+        assert_eq!(
+            token_from_authorization_headers(two),
+            Err(VerifyError::RepeatedAuthorization)
+        );
+        let same_twice: [&[u8]; 2] = [b"Bearer a.b.c", b"Bearer a.b.c"];
+        assert_eq!(
+            token_from_authorization_headers(same_twice),
+            Err(VerifyError::RepeatedAuthorization)
+        );
     }
 
     #[test]

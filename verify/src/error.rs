@@ -57,6 +57,11 @@ pub enum VerifyError {
     /// The `Authorization` scheme is not `Bearer` or `Token`.
     #[error("unsupported authorization scheme (use Bearer or Token)")]
     BadScheme,
+    /// More than one `Authorization` header: which one counts would be a guess, and a proxy or
+    /// upstream may read another one than this verifier. A malformed request rather than a bad
+    /// token, so answered with RFC 6750's `invalid_request` (see [`VerifyError::error_code`]).
+    #[error("more than one Authorization header")]
+    RepeatedAuthorization,
 }
 
 impl VerifyError {
@@ -78,6 +83,18 @@ impl VerifyError {
             VerifyError::MissingClaim(_) => "missing_claim",
             VerifyError::MissingToken => "missing_token",
             VerifyError::BadScheme => "bad_scheme",
+            VerifyError::RepeatedAuthorization => "repeated_authorization",
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code for the `WWW-Authenticate: Bearer error="…"` challenge:
+    /// `invalid_request` for a malformed request (a repeated `Authorization` header),
+    /// `invalid_token` for everything else. ([`VerifyError::MissingToken`] should get a bare
+    /// `Bearer` challenge with no error code, RFC 6750 §3.1.)
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            VerifyError::RepeatedAuthorization => "invalid_request",
+            _ => "invalid_token",
         }
     }
 }

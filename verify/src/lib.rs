@@ -39,7 +39,7 @@ mod remote;
 mod validation;
 mod verifier;
 
-pub use authorization::token_from_authorization;
+pub use authorization::{token_from_authorization, token_from_authorization_headers};
 pub use claims::{Claims, RESERVED_CLAIMS};
 pub use envelope::{Envelope, Status};
 pub use error::{KeyError, VerifyError};

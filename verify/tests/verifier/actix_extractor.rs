@@ -121,6 +121,30 @@ async fn extractor_answers_401_200_403_500() {
         .unwrap()
         .starts_with(r#"Bearer error="invalid_token""#));
 
+    // Two Authorization headers, even two copies of a valid token: 401 invalid_request, since
+    // a proxy or another layer may read the other one.
+    let token = ec().token(&claims());
+    for second in [format!("Bearer {token}"), "Bearer a.b.c".to_owned()] {
+        let res = reqwest::Client::new()
+            .get(format!("{base}/hello"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Authorization", second)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer error="invalid_request", error_description="repeated_authorization""#
+        );
+        assert_json_error(res.headers());
+        assert_eq!(
+            envelope(&res.text().await.unwrap()),
+            json!({"status": "error", "code": 401,
+                   "message": "Invalid request: more than one Authorization header."})
+        );
+    }
+
     // Valid token, both schemes, both ways of registering the verifier.
     let token = ec().token(&claims());
     for auth in [format!("Bearer {token}"), format!("Token {token}")] {
