@@ -17,7 +17,7 @@ use crate::login::password::{hash_password, StoredHash};
 use crate::login::users::account::check_name;
 use crate::login::users::database::{describe, ImportError, UserDb};
 use crate::login::users::{User, Users, UsersError};
-use watchword_verify::RESERVED_CLAIMS;
+use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
 /// Why a `users` or `migrate` command failed.
 #[derive(Debug, thiserror::Error)]
@@ -428,9 +428,10 @@ fn apply(user: &mut User, fields: &Fields, clear: &[Clear]) -> Result<()> {
             let (key, json) = claim
                 .split_once('=')
                 .ok_or_else(|| usage(format!("--claim {claim:?}: expected KEY=JSON")))?;
-            if RESERVED_CLAIMS.contains(&key) {
+            if is_reserved_claim(key) {
                 return Err(usage(format!(
-                    "--claim {key}: reserved and cannot be set per user (reserved: {})",
+                    "--claim {key}: reserved and cannot be set per user (reserved: {}; compared \
+                     ignoring case and surrounding whitespace)",
                     RESERVED_CLAIMS.join(", ")
                 )));
             }

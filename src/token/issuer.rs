@@ -10,7 +10,7 @@ use jsonwebtoken::Header;
 use super::signing_key::SigningKey;
 use crate::config::{TokenProfile, TokenSettings};
 use crate::login::users::User;
-use watchword_verify::{Claims, RESERVED_CLAIMS};
+use watchword_verify::{is_reserved_claim, Claims};
 
 /// Signs tokens for logged-in users.
 #[derive(Debug, Clone)]
@@ -118,7 +118,8 @@ impl Issuer {
     /// The claims a token for `user` carries, issued at `now` (Unix seconds).
     pub fn claims_for(&self, user: &User, context: &Context, now: i64) -> Claims {
         let mut extra = user.claims.clone();
-        extra.retain(|k, _| !RESERVED_CLAIMS.contains(&k.as_str()));
+        // Loading refuses such names already; this keeps any store from getting them signed.
+        extra.retain(|k, _| !is_reserved_claim(k));
         let permissions = self.permissions_of(user);
         if !permissions.is_empty() {
             extra.insert(

@@ -8,6 +8,7 @@ mod database;
 mod example;
 mod helpers;
 mod hostile;
+mod loading;
 mod login;
 mod oauth;
 mod openapi;

@@ -28,6 +28,22 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "client_id",
 ];
 
+/// True when an extra claim called `name` could be read as a [`RESERVED_CLAIMS`] name:
+/// equal to one once surrounding whitespace is dropped and case is folded. Verifiers do not
+/// all compare names exactly: Go's `encoding/json` matches object keys case-insensitively
+/// (folding `ſ` to `s` and the Kelvin sign to `k` too) and lets the later key win, so an extra
+/// `Sub` would become a golang-jwt verifier's `sub`. Folding here is Unicode upper- then
+/// lowercase, which covers those and refuses a few more names than needed, never fewer.
+pub fn is_reserved_claim(name: &str) -> bool {
+    let folded: String = name
+        .trim()
+        .chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect();
+    RESERVED_CLAIMS.contains(&folded.as_str())
+}
+
 /// The claims of a watchword token.
 ///
 /// Times are NumericDate values (whole seconds since the Unix epoch). A float, a string or a
@@ -159,6 +175,26 @@ mod tests {
         let c: Claims = serde_json::from_str(r#"{"sub":"a","exp":1,"scope":7}"#).unwrap();
         assert_eq!(c.scopes().count(), 0);
         assert_eq!(c.client_id(), None);
+    }
+
+    #[test]
+    fn reserved_names_are_found_whatever_their_case_and_spacing() {
+        for name in [
+            "sub",
+            "Sub",
+            "SUB",
+            " exp",
+            "exp\t",
+            " Roles ",
+            "iAt",
+            "\u{17f}ub",
+            "\u{212a}ind",
+        ] {
+            assert!(is_reserved_claim(name), "{name:?}");
+        }
+        for name in ["dept", "subject", "s ub", "", "role", "org_id"] {
+            assert!(!is_reserved_claim(name), "{name:?}");
+        }
     }
 
     #[test]

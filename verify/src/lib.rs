@@ -40,7 +40,7 @@ mod validation;
 mod verifier;
 
 pub use authorization::{token_from_authorization, token_from_authorization_headers};
-pub use claims::{Claims, RESERVED_CLAIMS};
+pub use claims::{is_reserved_claim, Claims, RESERVED_CLAIMS};
 pub use envelope::{Envelope, Status};
 pub use error::{KeyError, VerifyError};
 pub use key_set::MIN_HS256_SECRET_BYTES;

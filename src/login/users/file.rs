@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::account::{check_name, User, Users};
 use crate::login::password::StoredHash;
-use watchword_verify::RESERVED_CLAIMS;
+use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
 /// The demo users shipped in `config/users.toml` (user_test / password_test), compiled in so
 /// that the service starts with no files. Demo only: a warning is logged when they are used.
@@ -100,9 +100,10 @@ struct RawUser {
 fn extra_claims(table: toml::Table) -> Result<Map<String, Value>, String> {
     let mut claims = Map::new();
     for (k, v) in table {
-        if RESERVED_CLAIMS.contains(&k.as_str()) {
+        if is_reserved_claim(&k) {
             return Err(format!(
-                "claim {k:?} is reserved and cannot be set per user (reserved: {})",
+                "claim {k:?} is reserved and cannot be set per user (reserved: {}; compared \
+                 ignoring case and surrounding whitespace, as some verifiers read names)",
                 RESERVED_CLAIMS.join(", ")
             ));
         }
@@ -278,6 +279,8 @@ mod tests {
             ("[[users]]\nname='bob'\npassword_hash='HASH'\n[[users]]\nname='bob'\npassword_hash='HASH'\n", "more than once"),
             ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={sub='admin'}\n", "reserved"),
             ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={exp=1}\n", "reserved"),
+            ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={Sub='admin'}\n", "reserved"),
+            ("[[users]]\nname='bob'\npassword_hash='HASH'\nclaims={' exp '=1}\n", "reserved"),
         ];
         for (text, needle) in cases {
             let err = Users::parse(&file(text), "t").unwrap_err().to_string();
