@@ -114,6 +114,27 @@ impl std::str::FromStr for TokenProfile {
     }
 }
 
+/// `server.forwarded_header`: the one header the trusted proxies write with the client's
+/// address. Only that one is read: a header the proxy does not write is the client's own
+/// claim, passed through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1; …`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
 /// The validated settings the service runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -171,6 +192,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// `server.trusted_proxies`
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.forwarded_header`
+    pub forwarded_header: ForwardedHeader,
     /// `server.max_connections`, per worker.
     pub max_connections: usize,
     /// `server.request_head_timeout`
@@ -295,6 +318,7 @@ struct RawServer {
     bind: String,
     workers: usize,
     trusted_proxies: Vec<String>,
+    forwarded_header: String,
     max_connections: usize,
     request_head_timeout: String,
     keep_alive: String,
@@ -579,6 +603,25 @@ impl Raw {
                 bind,
                 workers: threads("server.workers", self.server.workers)?,
                 trusted_proxies,
+                forwarded_header: match self
+                    .server
+                    .forwarded_header
+                    .trim()
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                    "forwarded" => ForwardedHeader::Forwarded,
+                    other => {
+                        return Err(invalid(
+                            "server.forwarded_header",
+                            format!(
+                                "{other:?} is not one of \"x-forwarded-for\", \"forwarded\" \
+                                 (the header your proxies write with the client address)"
+                            ),
+                        ))
+                    }
+                },
                 max_connections: positive("server.max_connections", self.server.max_connections)?,
                 request_head_timeout: duration(
                     "server.request_head_timeout",
@@ -970,6 +1013,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("token.client_id: "), "{err}");
+    }
+
+    #[test]
+    fn forwarded_header_is_one_of_two() {
+        assert_eq!(
+            validate_with("").unwrap().server.forwarded_header,
+            ForwardedHeader::XForwardedFor
+        );
+        let s = validate_with("[server]\nforwarded_header = \"Forwarded\"").unwrap();
+        assert_eq!(s.server.forwarded_header, ForwardedHeader::Forwarded);
+        let err = validate_with("[server]\nforwarded_header = \"x-real-ip\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.forwarded_header: "), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::{ConfigError, Settings, UserStoreKind};
 use crate::database::{Database, DatabaseError};
+use crate::http::client_address::ClientAddress;
 use crate::http::{self, AppState, Loaded};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
@@ -182,7 +183,10 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         dummy,
         pool,
         Throttle::new(settings.throttle.clone()),
-        settings.server.trusted_proxies.clone(),
+        ClientAddress::new(
+            settings.server.trusted_proxies.clone(),
+            settings.server.forwarded_header,
+        ),
         settings.login.clone(),
     );
     state.password_params = settings.password.params.clone();

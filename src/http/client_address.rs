@@ -3,20 +3,87 @@
 //! Forwarding headers are written by whoever sends the request, so they are believed only when
 //! the TCP peer is a configured trusted proxy, and then only up to the first hop that is not
 //! itself trusted (reading right to left: each proxy appends the address it saw). Anything a
-//! client put further left is its own claim and ignored.
+//! client put further left is its own claim and ignored. Only the one header the proxies write
+//! (`server.forwarded_header`) is read: a proxy that writes `Forwarded` passes a client's own
+//! `X-Forwarded-For` on untouched, and reading that would give the client any address it likes.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
-/// The client address for a request that came from `peer`.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+use crate::config::ForwardedHeader;
+
+/// `server.trusted_proxies` and `server.forwarded_header`, and the warnings given once about
+/// a deployment that looks misconfigured.
+#[derive(Debug)]
+pub struct ClientAddress {
+    trusted: Vec<IpNet>,
+    header: ForwardedHeader,
+    warned_untrusted: AtomicBool,
+    warned_other_header: AtomicBool,
+}
+
+impl ClientAddress {
+    /// Believe `header` from the `trusted` proxies only.
+    pub fn new(trusted: Vec<IpNet>, header: ForwardedHeader) -> ClientAddress {
+        ClientAddress {
+            trusted,
+            header,
+            warned_untrusted: AtomicBool::new(false),
+            warned_other_header: AtomicBool::new(false),
+        }
+    }
+
+    /// The client address for a request that came from `peer`.
+    ///
+    /// Warns once when a peer that is not trusted sends forwarding headers: behind a proxy
+    /// missing from `server.trusted_proxies`, every client is counted as the proxy, and a few
+    /// dozen wrong guesses lock everyone out. Warns once, too, when a trusted proxy sends only
+    /// the header that is not `server.forwarded_header`.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let is_trusted = |ip: &IpAddr| self.trusted.iter().any(|net| net.contains(ip));
+        let has = |name: &str| headers.contains_key(name);
+        let (ours, other) = match self.header {
+            ForwardedHeader::XForwardedFor => ("x-forwarded-for", "forwarded"),
+            ForwardedHeader::Forwarded => ("forwarded", "x-forwarded-for"),
+        };
+        if !is_trusted(&peer) {
+            if (has(ours) || has(other)) && !self.warned_untrusted.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "a request from {peer} carries X-Forwarded-For or Forwarded, ignored because \
+                     {peer} is not in server.trusted_proxies. If watchword runs behind a proxy, \
+                     list the proxy there: until then every client is counted as the proxy's \
+                     address, and throttle.max_failures_per_ip failures lock everyone out \
+                     (logged once)"
+                );
+            }
+            return peer;
+        }
+        if !has(ours) && has(other) && !self.warned_other_header.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "trusted proxy {peer} sent {other} but no {ours}: only server.forwarded_header = \
+                 {ours:?} is read, so the proxy is taken as the client. Set it to the header the \
+                 proxy writes (logged once)"
+            );
+        }
+        client_ip(peer, headers, &self.trusted, self.header)
+    }
+}
+
+/// The client address for a request that came from `peer`, reading only `header`.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops = forwarded_hops(headers);
+    let hops = forwarded_hops(headers, header);
     let mut client = peer;
     for hop in hops.iter().rev() {
         match parse_hop(hop) {
@@ -34,20 +101,16 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     client
 }
 
-/// Hops from `X-Forwarded-For` (every instance, in order), or from `Forwarded: for=` when
-/// there is no `X-Forwarded-For`.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
-    let mut hops: Vec<String> = headers
-        .get_all("x-forwarded-for")
+/// Hops from every instance of `header`, in order: `X-Forwarded-For` entries, or the `for=`
+/// of each `Forwarded` element.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
+    let values = headers
+        .get_all(header.name())
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|h| h.trim().to_owned())
-        .collect();
-    if hops.is_empty() {
-        hops = headers
-            .get_all("forwarded")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
+        .flat_map(|v| v.split(','));
+    match header {
+        ForwardedHeader::XForwardedFor => values.map(|h| h.trim().to_owned()).collect(),
+        ForwardedHeader::Forwarded => values
             .filter_map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.trim().split_once('=')?;
@@ -56,9 +119,8 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<String> {
                         .then(|| v.trim().trim_matches('"').to_owned())
                 })
             })
-            .collect();
+            .collect(),
     }
-    hops
 }
 
 /// `1.2.3.4`, `1.2.3.4:5678`, `[::1]`, `[::1]:5678` or `::1`.
@@ -90,6 +152,8 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|n| n.parse().unwrap()).collect()
     }
@@ -98,10 +162,10 @@ mod tests {
     fn untrusted_peer_headers_are_ignored() {
         let h = headers(&[("x-forwarded-for", "9.9.9.9")]);
         assert_eq!(
-            client_ip(ip("5.5.5.5"), &h, &nets(&["10.0.0.0/8"])),
+            client_ip(ip("5.5.5.5"), &h, &nets(&["10.0.0.0/8"]), XFF),
             ip("5.5.5.5")
         );
-        assert_eq!(client_ip(ip("5.5.5.5"), &h, &[]), ip("5.5.5.5"));
+        assert_eq!(client_ip(ip("5.5.5.5"), &h, &[], XFF), ip("5.5.5.5"));
     }
 
     #[test]
@@ -112,20 +176,45 @@ mod tests {
             ("x-forwarded-for", "10.0.0.5"),
         ]);
         assert_eq!(
-            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"]), XFF),
             ip("2.2.2.2")
         );
     }
 
     #[test]
-    fn forwarded_header_is_read_when_there_is_no_xff() {
+    fn forwarded_header_is_read_when_configured() {
         let h = headers(&[(
             "forwarded",
             r#"for=1.1.1.1, for="[2001:db8::1]:443";proto=https"#,
         )]);
+        let trusted = nets(&["10.0.0.0/8"]);
         assert_eq!(
-            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            client_ip(ip("10.0.0.9"), &h, &trusted, ForwardedHeader::Forwarded),
             ip("2001:db8::1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.9"), &h, &trusted, XFF), ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        // The proxy writes Forwarded; the client sent its own X-Forwarded-For through it.
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.77"),
+            ("forwarded", "for=203.0.113.5"),
+        ]);
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &trusted, ForwardedHeader::Forwarded),
+            ip("203.0.113.5")
+        );
+        // And the other way round.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.5"),
+            ("forwarded", "for=198.51.100.77"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.9"), &h, &trusted, XFF),
+            ip("203.0.113.5")
         );
     }
 
@@ -133,12 +222,12 @@ mod tests {
     fn garbage_hop_stops_at_the_last_trusted_address() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1, unknown, 10.0.0.7")]);
         assert_eq!(
-            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"]), XFF),
             ip("10.0.0.7")
         );
         let h = headers(&[("x-forwarded-for", "4.4.4.4:999")]);
         assert_eq!(
-            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"])),
+            client_ip(ip("10.0.0.9"), &h, &nets(&["10.0.0.0/8"]), XFF),
             ip("4.4.4.4")
         );
     }
@@ -146,7 +235,12 @@ mod tests {
     #[test]
     fn trusted_peer_without_headers_is_the_client() {
         assert_eq!(
-            client_ip(ip("10.0.0.9"), &HeaderMap::new(), &nets(&["10.0.0.0/8"])),
+            client_ip(
+                ip("10.0.0.9"),
+                &HeaderMap::new(),
+                &nets(&["10.0.0.0/8"]),
+                XFF
+            ),
             ip("10.0.0.9")
         );
     }

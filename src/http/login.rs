@@ -11,7 +11,6 @@ use super::api_error::{ApiError, InternalError};
 use super::attempt::{
     attempt_to_the_end, read_body, record, BodyError, Login, LoginError, Outcome, Refused, Report,
 };
-use super::client_address::client_ip;
 use super::login_request::extract;
 use super::state::AppState;
 use crate::login::credentials::Credentials;
@@ -26,7 +25,7 @@ pub async fn login(
     let started = Instant::now();
     let client = req
         .peer_addr()
-        .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
+        .map(|peer| state.client_address.client_ip(peer.ip(), req.headers()));
     // Refusals before the login path are logged here; the login path logs its own attempt,
     // also when the client has gone (see `attempt`).
     let refused = |e: ApiError| {

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use super::client_address::ClientAddress;
 use crate::config::LoginSettings;
 use crate::database::Database;
 use crate::login::hash_pool::HashPool;
@@ -39,8 +40,8 @@ pub struct AppState {
     pub pool: HashPool,
     /// Failed-login counters.
     pub throttle: Throttle,
-    /// `server.trusted_proxies`.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `server.trusted_proxies` and `server.forwarded_header`.
+    pub client_address: ClientAddress,
     /// `[login]`.
     pub login: LoginSettings,
     /// Prometheus metrics.
@@ -58,7 +59,7 @@ impl AppState {
         dummy: Arc<StoredHash>,
         pool: HashPool,
         throttle: Throttle,
-        trusted_proxies: Vec<ipnet::IpNet>,
+        client_address: ClientAddress,
         login: LoginSettings,
     ) -> AppState {
         AppState {
@@ -66,7 +67,7 @@ impl AppState {
             dummy,
             pool,
             throttle,
-            trusted_proxies,
+            client_address,
             login,
             metrics: Metrics::new(),
             password_params: argon2::Params::default(),

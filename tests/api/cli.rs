@@ -496,6 +496,36 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     }
 }
 
+/// Behind a proxy missing from `server.trusted_proxies`, every client shares the proxy's
+/// address: the service says so, once, when forwarding headers arrive from an untrusted peer.
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_are_warned_about_once() {
+    let server = Running::start(&[]);
+    let client = reqwest::Client::new();
+    for (name, value) in [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("Forwarded", "for=198.51.100.2"),
+        ("X-Forwarded-For", "198.51.100.3"),
+    ] {
+        let res = client
+            .post(format!("{}/login", server.base))
+            .headers(creds("user_test", "wrong"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let log = server.stop();
+    assert_eq!(
+        log.matches("is not in server.trusted_proxies").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("client=127.0.0.1"), "{log}");
+    assert!(!log.contains("client=198.51.100"), "{log}");
+}
+
 /// The container's way: an empty working directory, configuration from environment variables
 /// and mounted files only, bound to 0.0.0.0; `healthcheck` exits 0 against it, 1 without it.
 /// `/token` and code logins in the real binary: one log line per attempt naming the endpoint

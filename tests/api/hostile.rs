@@ -507,6 +507,68 @@ async fn forwarded_headers_from_untrusted_peers_are_ignored() {
     );
 }
 
+/// Behind a proxy that writes `Forwarded` (`server.forwarded_header = "forwarded"`) and passes
+/// other headers on, a locked-out client's own `X-Forwarded-For` buys no fresh budget: only
+/// the configured header is read. (Before, `X-Forwarded-For` won whenever present, and three
+/// right-password logins in a row passed after the lock.) With the default, a client's own
+/// `Forwarded` is ignored the same way.
+#[tokio::test]
+async fn only_the_header_the_proxy_writes_is_read() {
+    let app = spawn_with(via_proxy("forwarded_header = \"forwarded\"\n")).await;
+    let through_proxy = |claimed: &str, password: &str| {
+        let mut h = creds("user_test", password);
+        h.insert("Forwarded", HeaderValue::from_static("for=203.0.113.50"));
+        h.insert("X-Forwarded-For", HeaderValue::from_str(claimed).unwrap());
+        h
+    };
+    for i in 0..5 {
+        let res = app
+            .login_with(
+                &Method::Post,
+                through_proxy(&format!("192.0.2.{i}"), "wrong"),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    for i in 10..13 {
+        let res = app
+            .login_with(
+                &Method::Post,
+                through_proxy(&format!("192.0.2.{i}"), PASSWORD),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            429,
+            "a client's X-Forwarded-For reset the lock"
+        );
+    }
+
+    let app = spawn_with(via_proxy("")).await;
+    let through_proxy = |claimed: &str, password: &str| {
+        let mut h = creds("user_test", password);
+        h.insert("X-Forwarded-For", HeaderValue::from_static("203.0.113.51"));
+        h.insert(
+            "Forwarded",
+            HeaderValue::from_str(&format!("for={claimed}")).unwrap(),
+        );
+        h
+    };
+    for i in 0..5 {
+        let res = app
+            .login_with(
+                &Method::Post,
+                through_proxy(&format!("192.0.2.{i}"), "wrong"),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = app
+        .login_with(&Method::Post, through_proxy("192.0.2.99", PASSWORD))
+        .await;
+    assert_eq!(res.status(), 429, "a client's Forwarded reset the lock");
+}
+
 #[tokio::test]
 async fn throttling_can_be_turned_off() {
     let app = spawn_with(Spec {

@@ -20,7 +20,6 @@ use super::api_error::InternalError;
 use super::attempt::{
     attempt_to_the_end, read_body, record, BodyError, Granted, Login, LoginError, Outcome, Report,
 };
-use super::client_address::client_ip;
 use super::state::AppState;
 use crate::login::credentials::{Credentials, Secret};
 use error::{no_store, OAuthError};
@@ -45,7 +44,7 @@ pub async fn token(
     let started = Instant::now();
     let client = req
         .peer_addr()
-        .map(|peer| client_ip(peer.ip(), req.headers(), &state.trusted_proxies));
+        .map(|peer| state.client_address.client_ip(peer.ip(), req.headers()));
     let result = match client {
         Some(ip) => handle(&req, payload, &state, ip, started).await,
         None => Err((
