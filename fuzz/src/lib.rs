@@ -20,8 +20,11 @@ pub const ED25519_KID: &str = "fuzz-ed25519";
 /// RFC 8037 A.1 public key as a one-key JWK Set.
 pub const ED25519_JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"fuzz-ed25519","alg":"EdDSA","use":"sig"}]}"#;
 
-/// The HS256 secret of the second verifier.
-pub const HS256_SECRET: [u8; 32] = [7u8; 32];
+/// The HS256 secret of the second verifier (random bytes: a patterned secret is refused).
+pub const HS256_SECRET: [u8; 32] = [
+    0x3c, 0x91, 0x5e, 0xd2, 0x07, 0xa8, 0x64, 0xfb, 0x1e, 0xc9, 0x52, 0x8d, 0xb0, 0x37, 0xe6, 0x4a,
+    0x9f, 0x13, 0x72, 0xcd, 0x05, 0xba, 0x68, 0xe1, 0x2f, 0x94, 0x5b, 0xd7, 0x80, 0x16, 0xae, 0x43,
+];
 
 /// Verifier over [`ED25519_JWKS`].
 pub fn ed25519_verifier() -> &'static Verifier {

@@ -21,9 +21,10 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::EncodingKey;
 
 use crate::config::SigningAlgorithm;
+use watchword_verify::{check_hs256_secret, WeakSecret};
 
 /// Shortest HS256 secret accepted: 256 bits, the size of the MAC (RFC 7518 §3.2).
-pub const MIN_SECRET_BYTES: usize = 32;
+pub const MIN_SECRET_BYTES: usize = watchword_verify::MIN_HS256_SECRET_BYTES;
 
 /// Why a key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,18 @@ pub enum SigningKeyError {
         path: String,
         /// What was expected, e.g. "a PKCS#8 PEM Ed25519 private key (token.algorithm = EdDSA)".
         expected: String,
+    },
+    /// An HS256 secret that is long enough but guessable (well known, monotonous, or of too
+    /// little estimated entropy): jwt_tool and its wordlists crack such a token in seconds.
+    #[error(
+        "keys.signing_key_file: {path}: the HS256 secret is refused: {reason}. Make a random \
+         one with `watchword keygen --alg HS256 --out FILE`"
+    )]
+    WeakSecret {
+        /// Path as configured.
+        path: String,
+        /// Why.
+        reason: WeakSecret,
     },
     /// Key generation failed in the crypto backend.
     #[error("key generation failed")]
@@ -99,6 +112,17 @@ impl SigningKey {
             path: shown.clone(),
             source,
         })?;
+        if alg == SigningAlgorithm::HS256 {
+            match check_hs256_secret(hs256_secret(&bytes)) {
+                Ok(()) | Err(WeakSecret::TooShort(_)) => {}
+                Err(reason) => {
+                    return Err(SigningKeyError::WeakSecret {
+                        path: shown,
+                        reason,
+                    })
+                }
+            }
+        }
         SigningKey::from_bytes(&bytes, alg).ok_or_else(|| SigningKeyError::Wrong {
             path: shown,
             expected: expected(alg),
@@ -130,13 +154,9 @@ impl SigningKey {
     pub fn from_bytes(bytes: &[u8], alg: SigningAlgorithm) -> Option<SigningKey> {
         let (encoding, public, secret) = match alg {
             SigningAlgorithm::HS256 => {
-                let mut secret = bytes;
-                while let [rest @ .., b'\n' | b'\r'] = secret {
-                    secret = rest;
-                }
-                if secret.len() < MIN_SECRET_BYTES {
-                    return None;
-                }
+                let secret = hs256_secret(bytes);
+                // Length and strength: the one rule of the verifier crate.
+                check_hs256_secret(secret).ok()?;
                 (
                     EncodingKey::from_secret(secret),
                     None,
@@ -231,6 +251,14 @@ impl SigningKey {
     }
 }
 
+/// The secret in an HS256 key file: its bytes without trailing line breaks.
+fn hs256_secret(mut bytes: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
 /// A new private key for `alg` as PKCS#8 PEM (for HS256: 32 random bytes, base64url, which is
 /// itself the secret).
 pub fn generate_pem(alg: SigningAlgorithm) -> Result<String, SigningKeyError> {
@@ -315,5 +343,22 @@ mod tests {
     #[test]
     fn short_secret_is_refused() {
         assert!(SigningKey::from_bytes(b"short\n", SigningAlgorithm::HS256).is_none());
+    }
+
+    #[test]
+    fn weak_secret_is_refused_naming_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "12345678901234567890123456789012\n").unwrap();
+        let err = SigningKey::from_file(&path, SigningAlgorithm::HS256)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("keys.signing_key_file: "), "{err}");
+        assert!(err.contains("watchword keygen --alg HS256"), "{err}");
+        assert!(SigningKey::from_bytes(
+            b"12345678901234567890123456789012",
+            SigningAlgorithm::HS256
+        )
+        .is_none());
     }
 }

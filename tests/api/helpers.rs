@@ -298,6 +298,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Write a key or secret file as `watchword keygen` does: readable by its owner only.
+pub fn write_key(path: &std::path::Path, contents: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.write_all(contents.as_bytes()).unwrap();
+}
+
 /// A raw HTTP/1.1 `/login` request with `User-Name` and `Password`, for socket-level tests.
 pub fn raw_login(user: &str, password: &str, extra_headers: &str) -> Vec<u8> {
     format!(

@@ -62,3 +62,40 @@ fn reserved_claim_names_are_refused_whatever_their_case_and_spacing() {
         None
     );
 }
+
+/// An HS256 secret that is long enough but guessable stops the start, naming the key and
+/// the command that makes a good one: the jwt_tool wordlist line from the issue, jwt.io's
+/// and Supabase's sample secrets, a repeated word, one byte 32 times. Before, only the length
+/// was checked and all of these started silently; `watchword keygen --alg HS256` output is
+/// accepted.
+#[test]
+fn guessable_hs256_secrets_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    let spec = |path: &std::path::Path| Spec {
+        config: format!(
+            "[token]\nalgorithm = \"HS256\"\n[keys]\nsigning_key_file = \"{}\"\n",
+            path.display()
+        ),
+        ..Spec::default()
+    };
+    for weak in [
+        "12345678901234567890123456789012",
+        "a-string-secret-at-least-256-bits-long",
+        "super-secret-jwt-token-with-at-least-32-characters-long",
+        "secretsecretsecretsecretsecretsecret",
+        "77777777777777777777777777777777",
+    ] {
+        write_key(&secret, &format!("{weak}\n"));
+        let err = start_error(&spec(&secret)).unwrap_or_else(|| panic!("{weak:?} was accepted"));
+        assert!(err.starts_with("keys.signing_key_file: "), "{weak}: {err}");
+        assert!(
+            err.contains("watchword keygen --alg HS256"),
+            "{weak}: {err}"
+        );
+        assert!(!err.contains(weak), "the secret is in the message: {err}");
+    }
+    let generated = dir.path().join("generated");
+    watchword::token::signing_key::write_new_key(&generated, "HS256".parse().unwrap()).unwrap();
+    assert_eq!(start_error(&spec(&generated)), None);
+}

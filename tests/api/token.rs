@@ -116,7 +116,9 @@ async fn es256_and_rs256_key_files_work() {
 async fn hs256_publishes_no_key_and_verifies_with_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, "0123456789abcdef0123456789abcdef-extra\n").unwrap();
+    // `openssl rand -base64 32` (a patterned 32-byte secret would be refused).
+    let secret = "1dQ7rXv0yKp2NwZs8fHb4Lm6Tc9Ge3JaUoRiV5nEkM0=";
+    write_key(&secret_file, &format!("{secret}\n"));
     let app = spawn_with(Spec {
         config: format!(
             "[token]\nalgorithm = \"HS256\"\n[keys]\nsigning_key_file = \"{}\"\n",
@@ -129,7 +131,7 @@ async fn hs256_publishes_no_key_and_verifies_with_the_secret() {
     let token = app.token("user_test", PASSWORD).await;
     let mut v = Validation::new(Algorithm::HS256);
     v.validate_aud = false;
-    let key = DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef-extra");
+    let key = DecodingKey::from_secret(secret.as_bytes());
     let c = decode::<Value>(&token, &key, &v).unwrap().claims;
     assert_eq!(c["sub"], "user_test");
 }

@@ -129,6 +129,13 @@ pub enum KeyError {
     /// An HS256 secret shorter than 256 bits (RFC 7518 §3.2).
     #[error("HS256 secret is {0} bytes; at least 32 are required")]
     SecretTooShort(usize),
+    /// An HS256 secret long enough but guessable: well known, monotonous or of too little
+    /// estimated entropy ([`check_hs256_secret`](crate::check_hs256_secret)).
+    #[error(
+        "HS256 secret refused: {0}; use a random one (`watchword keygen --alg HS256 --out FILE`, \
+         or `openssl rand -base64 32`)"
+    )]
+    WeakSecret(crate::secret_strength::WeakSecret),
     /// An empty or otherwise unusable key id was given.
     #[error("invalid key id: {0}")]
     InvalidKid(&'static str),

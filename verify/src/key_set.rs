@@ -18,9 +18,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::error::KeyError;
-
-/// Shortest HS256 secret accepted: 256 bits, the size of the MAC (RFC 7518 §3.2).
-pub const MIN_HS256_SECRET_BYTES: usize = 32;
+use crate::secret_strength::{check_hs256_secret, WeakSecret, MIN_HS256_SECRET_BYTES};
 
 const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 8192;
@@ -203,6 +201,18 @@ impl KeySet {
     /// One HS256 secret, stored under `kid` or, by default, the RFC 7638 thumbprint of its
     /// `oct` JWK (what watchword's issuer puts in `kid`).
     pub(crate) fn from_hs256_secret(secret: &[u8], kid: Option<&str>) -> Result<KeySet, KeyError> {
+        check_hs256_secret(secret).map_err(|weak| match weak {
+            WeakSecret::TooShort(len) => KeyError::SecretTooShort(len),
+            weak => KeyError::WeakSecret(weak),
+        })?;
+        KeySet::from_any_hs256_secret(secret, kid)
+    }
+
+    /// [`KeySet::from_hs256_secret`] with the length check only, for published test vectors.
+    pub(crate) fn from_any_hs256_secret(
+        secret: &[u8],
+        kid: Option<&str>,
+    ) -> Result<KeySet, KeyError> {
         if secret.len() < MIN_HS256_SECRET_BYTES {
             return Err(KeyError::SecretTooShort(secret.len()));
         }

@@ -36,6 +36,7 @@ mod jws;
 mod key_set;
 #[cfg(feature = "remote-jwks")]
 mod remote;
+mod secret_strength;
 mod validation;
 mod verifier;
 
@@ -43,8 +44,11 @@ pub use authorization::{token_from_authorization, token_from_authorization_heade
 pub use claims::{is_reserved_claim, Claims, RESERVED_CLAIMS};
 pub use envelope::{Envelope, Status};
 pub use error::{KeyError, VerifyError};
-pub use key_set::MIN_HS256_SECRET_BYTES;
 #[cfg(feature = "remote-jwks")]
 pub use remote::RemoteOptions;
+pub use secret_strength::{
+    check_hs256_secret, estimated_bits, WeakSecret, MIN_DISTINCT_BYTES, MIN_ESTIMATED_BITS,
+    MIN_HS256_SECRET_BYTES,
+};
 pub use validation::{Validation, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, MAX_LEEWAY};
 pub use verifier::Verifier;

@@ -138,7 +138,10 @@ impl Verifier {
     }
 
     /// An HS256 verifier: the only way HS256 is ever accepted, so a public key can never be
-    /// mistaken for a MAC secret. The secret must have at least 32 bytes. Its `kid` is the
+    /// mistaken for a MAC secret. The secret must have at least 32 bytes and pass
+    /// [`check_hs256_secret`](crate::check_hs256_secret): well-known, monotonous and
+    /// guessable secrets are refused ([`KeyError::WeakSecret`]), as the login service refuses
+    /// them. Its `kid` is the
     /// RFC 7638 thumbprint of the secret's `oct` JWK, as watchword's issuer sets it; tokens
     /// without `kid` are accepted too.
     pub fn from_hs256_secret(secret: &[u8], validation: Validation) -> Result<Verifier, KeyError> {
@@ -156,6 +159,21 @@ impl Verifier {
     ) -> Result<Verifier, KeyError> {
         Ok(Verifier::with_keys(
             KeySet::from_hs256_secret(secret, Some(kid))?,
+            validation,
+        ))
+    }
+
+    /// DANGER, for published test vectors only (Wycheproof's all-zero HMAC key): an HS256
+    /// verifier without the strength check of [`Verifier::from_hs256_secret`], which refuses
+    /// such keys. Never use this for a real secret.
+    #[doc(hidden)]
+    pub fn from_unchecked_hs256_secret_for_test_vectors(
+        secret: &[u8],
+        kid: &str,
+        validation: Validation,
+    ) -> Result<Verifier, KeyError> {
+        Ok(Verifier::with_keys(
+            KeySet::from_any_hs256_secret(secret, Some(kid))?,
             validation,
         ))
     }

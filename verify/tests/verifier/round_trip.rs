@@ -102,7 +102,8 @@ fn hs256_round_trips_only_through_the_secret() {
     let token = jsonwebtoken::encode(&header, &claims(), &key.encoding).unwrap();
     assert_eq!(plain.verify(&token).unwrap().sub, "alice");
     // Another secret: bad signature. A short secret: refused at construction.
-    let other = Verifier::from_hs256_secret_with_kid(&[7u8; 32], &key.kid, validation()).unwrap();
+    let other =
+        Verifier::from_hs256_secret_with_kid(STRONG_SECRET, &key.kid, validation()).unwrap();
     assert_eq!(
         other.verify(&key.token(&claims())),
         Err(VerifyError::BadSignature)
@@ -117,6 +118,29 @@ fn hs256_round_trips_only_through_the_secret() {
         Verifier::from_jwks_json(&jwks, validation()),
         Err(KeyError::NoUsableKey(_))
     ));
+}
+
+/// Another HS256 secret, from `openssl rand -base64 32`.
+const STRONG_SECRET: &[u8] = b"Rk3vQx9PzL1mWc7YbN0tHs5JdA2gFe8UiO4nVyT6rKw=";
+
+/// Long enough is not enough: guessable secrets are refused as the login service refuses them
+/// (the same rule, `check_hs256_secret`), each saying why.
+#[test]
+fn guessable_hs256_secrets_are_refused() {
+    for secret in [
+        &b"12345678901234567890123456789012"[..],
+        b"a-string-secret-at-least-256-bits-long",
+        b"super-secret-jwt-token-with-at-least-32-characters-long",
+        b"09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+        &[7u8; 32],
+        b"secretsecretsecretsecretsecretsecret",
+    ] {
+        let err = Verifier::from_hs256_secret(secret, Validation::default()).unwrap_err();
+        assert!(matches!(err, KeyError::WeakSecret(_)), "{err}");
+        assert!(err.to_string().contains("keygen --alg HS256"), "{err}");
+        assert!(Verifier::from_hs256_secret_with_kid(secret, "k", Validation::default()).is_err());
+    }
+    assert!(Verifier::from_hs256_secret(STRONG_SECRET, Validation::default()).is_ok());
 }
 
 #[test]
@@ -163,7 +187,7 @@ fn bad_key_material_fails_construction() {
     let err = Verifier::from_public_pem(private.as_bytes(), Validation::default()).unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
     assert!(matches!(
-        Verifier::from_hs256_secret_with_kid(&[1u8; 32], "", Validation::default()),
+        Verifier::from_hs256_secret_with_kid(STRONG_SECRET, "", Validation::default()),
         Err(KeyError::InvalidKid(_))
     ));
 }
