@@ -12,11 +12,12 @@ use crate::config::{ConfigError, Settings, UserStoreKind};
 use crate::database::{Database, DatabaseError};
 use crate::http::client_address::ClientAddress;
 use crate::http::{self, AppState, Loaded};
+use crate::login::dummy::{differing, DummyHashes};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
 use crate::login::users::database::UserDb;
-use crate::login::users::{UserStore, Users, UsersError};
+use crate::login::users::{User, UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
 use crate::token::signing_key::{generate_pem, SigningKey, SigningKeyError};
 use watchword_verify::{Validation, Verifier};
@@ -151,13 +152,61 @@ pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, 
         issuer.key().kid,
         published.keys.len()
     );
+    let dummies = dummy_hashes(&users, settings, issuer.key());
     Ok(Loaded {
         users,
         issuer,
         verifier,
         jwks,
         discovery,
+        dummies,
     })
+}
+
+/// One dummy hash per argon2 parameter set of the accounts, so that an unknown name costs what
+/// an existing one costs (`login::dummy`), keyed by the signing key so that replicas agree; and
+/// the start log's word on accounts hashed otherwise than `password.*`. The database store is
+/// listed once here (an outage leaves `password.*` alone, with a warning).
+fn dummy_hashes(users: &UserStore, settings: &Settings, key: &SigningKey) -> DummyHashes {
+    let listed: Vec<User>;
+    let accounts: Vec<&User> = match users {
+        UserStore::File(users) => users.accounts(),
+        UserStore::Database(db) => match db.list() {
+            Ok(all) => {
+                listed = all;
+                listed.iter().collect()
+            }
+            Err(e) => {
+                log::warn!(
+                    "the user store could not be listed ({e}): unknown names are checked \
+                     against password.* alone until the next reload"
+                );
+                Vec::new()
+            }
+        },
+    };
+    let params = &settings.password.params;
+    let dummies = DummyHashes::new(&accounts, params, key.encoding_key().as_bytes());
+    let differ = differing(&accounts, params);
+    if differ > 0 {
+        let sets: Vec<String> = dummies
+            .costs()
+            .iter()
+            .map(|(cost, n)| format!("{n} × {cost}"))
+            .collect();
+        log::warn!(
+            "{differ} of {} account hashes use other argon2 parameters than password.* \
+             (m={},t={},p={}); in use: {}. Unknown names are checked against one dummy per \
+             parameter set, chosen as often as accounts use it, but a set few accounts use still \
+             stands out: rehash those accounts (watchword hash-password) after changing password.*",
+            accounts.len(),
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            sets.join(", ")
+        );
+    }
+    dummies
 }
 
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.

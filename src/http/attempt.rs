@@ -368,18 +368,20 @@ async fn authenticate<'l>(
         .begin_now(&key, ip)
         .map_err(|locked| Refused::Throttled(locked.retry_after.as_secs().max(1)))?;
 
-    // Unknown and disabled accounts are checked against the dummy hash. A store that cannot
-    // answer ends the attempt here: no argon2 work, and the slot is dropped unused, so the
-    // throttle counts nothing.
+    // An unknown name is checked against the dummy of one of the parameter sets in use (the
+    // same one every time for a name), a disabled account against its own hash (and refused
+    // whatever the result), so neither costs otherwise than an account that exists. A store
+    // that cannot answer ends the attempt here: no argon2 work, and the slot is dropped
+    // unused, so the throttle counts nothing.
     let (account, secret) = match who {
         Who::User(name) | Who::Service(name) => {
             let service = matches!(who, Who::Service(_));
-            let account = lookup(state, loaded, service, name)
-                .await?
-                .filter(|u| !u.disabled);
-            let hash = account
-                .as_ref()
-                .map_or_else(|| Arc::clone(&state.dummy), |u| Arc::clone(&u.hash));
+            let found = lookup(state, loaded, service, name).await?;
+            let hash = found.as_ref().map_or_else(
+                || loaded.dummies.for_name(service, name),
+                |u| Arc::clone(&u.hash),
+            );
+            let account = found.filter(|u| !u.disabled);
             let mut matched = None;
             for secret in secrets {
                 if check(state, secret, Arc::clone(&hash), abandoned).await? {

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use super::client_address::ClientAddress;
 use crate::config::LoginSettings;
 use crate::database::Database;
+use crate::login::dummy::DummyHashes;
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
@@ -27,6 +28,9 @@ pub struct Loaded {
     pub jwks: String,
     /// `/.well-known/openid-configuration`, serialized once.
     pub discovery: String,
+    /// What unknown account names are checked against: one dummy per argon2 parameter set
+    /// of these accounts.
+    pub dummies: DummyHashes,
 }
 
 /// Everything a request handler needs.
@@ -34,7 +38,8 @@ pub struct AppState {
     /// Users and keys; a request takes one snapshot and keeps it to the end, so a reload
     /// never changes the ground under an in-flight login.
     loaded: RwLock<Arc<Loaded>>,
-    /// Checked instead of a real hash for unknown and disabled users.
+    /// A hash of `password.*`, checked for an authentication code when no account has one
+    /// (unknown account names have [`Loaded::dummies`]).
     pub dummy: Arc<StoredHash>,
     /// The argon2 threads.
     pub pool: HashPool,

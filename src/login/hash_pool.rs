@@ -117,6 +117,7 @@ pub struct HashPool {
     sent: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
     skipped: Arc<AtomicU64>,
+    work: Arc<AtomicU64>,
     workers: usize,
 }
 
@@ -133,12 +134,17 @@ impl HashPool {
         let queued = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicU64::new(0));
         let skipped = Arc::new(AtomicU64::new(0));
+        let work = Arc::new(AtomicU64::new(0));
         for i in 0..workers.max(1) {
             let (rx, queued) = (Arc::clone(&rx), Arc::clone(&queued));
-            let (done, skipped) = (Arc::clone(&done), Arc::clone(&skipped));
+            let counters = Counters {
+                done: Arc::clone(&done),
+                skipped: Arc::clone(&skipped),
+                work: Arc::clone(&work),
+            };
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &queued, &done, &skipped, scheduling))?;
+                .spawn(move || worker(&rx, &queued, &counters, scheduling))?;
         }
         Ok(HashPool {
             tx,
@@ -146,6 +152,7 @@ impl HashPool {
             sent: Arc::new(AtomicU64::new(0)),
             done,
             skipped,
+            work,
             workers: workers.max(1),
         })
     }
@@ -244,6 +251,12 @@ impl HashPool {
         self.skipped.load(Ordering::Relaxed)
     }
 
+    /// argon2 work done since start: `m_cost × t_cost` (KiB × passes) of every check and hash.
+    /// Lets tests prove that two logins cost the same work without timing them.
+    pub fn work(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
+    }
+
     /// Jobs sent to the pool and not finished yet: queued plus being hashed.
     pub fn in_flight(&self) -> u64 {
         let finished = self.done.load(Ordering::Relaxed) + self.skipped.load(Ordering::Relaxed);
@@ -303,11 +316,26 @@ fn lower_priority(scheduling: Scheduling) {
     let _ = scheduling;
 }
 
+/// What the hashing threads count for [`HashPool::verifications`], [`HashPool::skipped`] and
+/// [`HashPool::work`].
+struct Counters {
+    done: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+    work: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn finished(&self, params: &argon2::Params) {
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        self.work.fetch_add(work, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn worker(
     rx: &Mutex<Receiver<Job>>,
     queued: &AtomicUsize,
-    done: &AtomicU64,
-    skipped: &AtomicU64,
+    counters: &Counters,
     scheduling: Scheduling,
 ) {
     lower_priority(scheduling);
@@ -330,17 +358,17 @@ fn worker(
                 reply,
                 ..
             } if abandoned.is_set() => {
-                skipped.fetch_add(1, Ordering::Relaxed);
+                counters.skipped.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(None);
             }
             Work::Verify { hash, reply, .. } => {
                 let ok = hash.verify_with(password.as_bytes(), &mut memory);
-                done.fetch_add(1, Ordering::Relaxed);
+                counters.finished(hash.params());
                 let _ = reply.send(Some(ok));
             }
             Work::Hash { params, reply } => {
                 let phc = hash_password_with(password, &params, &mut memory).ok();
-                done.fetch_add(1, Ordering::Relaxed);
+                counters.finished(&params);
                 let _ = reply.send(phc);
             }
         }

@@ -142,6 +142,39 @@ impl std::fmt::Debug for StoredHash {
     }
 }
 
+/// The cost of checking a password against a [`StoredHash`]: hashes of equal cost take the
+/// same argon2 work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    /// argon2d, argon2i or argon2id.
+    pub algorithm: Algorithm,
+    /// 0x10 or 0x13.
+    pub version: Version,
+    /// Memory, KiB.
+    pub m_cost: u32,
+    /// Passes.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+    /// Tag length, bytes.
+    pub tag_len: usize,
+}
+
+impl std::fmt::Display for HashCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let algorithm = match self.algorithm {
+            Algorithm::Argon2d => "argon2d",
+            Algorithm::Argon2i => "argon2i",
+            Algorithm::Argon2id => "argon2id",
+        };
+        write!(
+            f,
+            "{algorithm} m={},t={},p={}",
+            self.m_cost, self.t_cost, self.p_cost
+        )
+    }
+}
+
 /// Why a PHC string cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -209,6 +242,34 @@ impl StoredHash {
     /// argon2 parameters of this hash.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// What a check against this hash costs: its variant, version, parameters and tag length.
+    pub fn cost(&self) -> HashCost {
+        HashCost {
+            algorithm: self.algorithm,
+            version: self.version,
+            m_cost: self.params.m_cost(),
+            t_cost: self.params.t_cost(),
+            p_cost: self.params.p_cost(),
+            tag_len: self.hash.len(),
+        }
+    }
+
+    /// A hash that costs exactly what a check against this one costs and never matches (a
+    /// random salt and tag of the same lengths), for unknown accounts that must cost what
+    /// this account costs.
+    pub fn dummy_like(&self) -> StoredHash {
+        let mut salt = vec![0u8; self.salt.len()];
+        let mut hash = vec![0u8; self.hash.len()];
+        OsRng.fill_bytes(&mut salt);
+        OsRng.fill_bytes(&mut hash);
+        StoredHash {
+            phc: String::new(),
+            salt,
+            hash,
+            ..self.clone()
+        }
     }
 
     /// The PHC string this hash was parsed from.

@@ -496,6 +496,38 @@ async fn the_log_has_every_attempt_and_never_a_password_or_token() {
     }
 }
 
+/// The start log says how many account hashes were made with other argon2 parameters than
+/// `password.*`, and to rehash them; with none it says nothing.
+#[tokio::test]
+async fn the_start_log_counts_hashes_with_other_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let old = watchword::login::password::hash_password(
+        "pw",
+        &argon2::Params::new(128, 2, 1, None).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &users,
+        format!(
+            "{}[[users]]\nname = \"old\"\npassword_hash = \"{old}\"\n",
+            users_toml()
+        ),
+    )
+    .unwrap();
+    let server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
+    let log = server.stop();
+    assert!(
+        log.contains("1 of 5 account hashes use other argon2 parameters than password.*"),
+        "{log}"
+    );
+    assert!(log.contains("rehash"), "{log}");
+    std::fs::write(&users, users_toml()).unwrap();
+    let server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
+    let log = server.stop();
+    assert!(!log.contains("other argon2 parameters"), "{log}");
+}
+
 /// Behind a proxy missing from `server.trusted_proxies`, every client shares the proxy's
 /// address: the service says so, once, when forwarding headers arrive from an untrusted peer.
 #[tokio::test]

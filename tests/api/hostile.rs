@@ -741,3 +741,79 @@ async fn metrics_count_login_and_verify_outcomes() {
     );
     assert_eq!(metric(&after, "watchword_argon2_queue_depth"), 0, "{after}");
 }
+
+/// Accounts hashed with other argon2 parameters than `password.*` (made before a cost change):
+/// an unknown name costs what existing accounts cost, not what `password.*` costs. Each
+/// unknown name is checked against the dummy of one parameter set in use, the same one every
+/// time, each set for about as many names as accounts use it; a disabled account costs its
+/// own hash. Measured as argon2 work (KiB × passes, counted by the pool), not as time.
+/// Before, every unknown and disabled name cost `password.*`: 64 against 768 here.
+#[tokio::test]
+async fn unknown_names_cost_what_accounts_of_every_parameter_set_cost() {
+    let hash = |pw: &str, m, t| {
+        watchword::login::password::hash_password(pw, &argon2::Params::new(m, t, 1, None).unwrap())
+            .unwrap()
+    };
+    let (heavy, light, service) = (256 * 3, 64, 128 * 2);
+    let users = format!(
+        "[[users]]\nname = \"a1\"\npassword_hash = \"{}\"\n\
+         [[users]]\nname = \"a2\"\npassword_hash = \"{}\"\n\
+         [[users]]\nname = \"a3\"\npassword_hash = \"{}\"\ndisabled = true\n\
+         [[users]]\nname = \"b1\"\npassword_hash = \"{}\"\n\
+         [[service_accounts]]\nidentifier = \"s1\"\npass_code_hash = \"{}\"\n",
+        hash("pw", 256, 3),
+        hash("pw", 256, 3),
+        hash(PASSWORD, 256, 3),
+        hash("pw", 64, 1),
+        hash("code", 128, 2),
+    );
+    let app = spawn_with(Spec {
+        users,
+        config: "[throttle]\nenabled = false\n".into(),
+        ..Spec::default()
+    })
+    .await;
+    // A database store is filled after the start (helpers::import_users); the dummies follow
+    // its accounts from the next reload, as after a SIGHUP.
+    watchword::startup::reload(&app.state, Some(&app.config_path));
+    let pool = &app.state.pool;
+    let cost = |headers: reqwest::header::HeaderMap| {
+        let app = &app;
+        async move {
+            let before = pool.work();
+            assert_eq!(app.login_with(&Method::Post, headers).await.status(), 401);
+            pool.work() - before
+        }
+    };
+    assert_eq!(cost(creds("a1", "wrong")).await, heavy);
+    assert_eq!(cost(creds("b1", "wrong")).await, light);
+    assert_eq!(
+        cost(creds("a3", PASSWORD)).await,
+        heavy,
+        "disabled: its own hash"
+    );
+    let (mut as_heavy, mut as_light) = (0, 0);
+    for i in 0..100 {
+        let name = format!("nobody-{i}");
+        let first = cost(creds(&name, "wrong")).await;
+        assert_eq!(
+            cost(creds(&name, "other")).await,
+            first,
+            "{name} changed its cost"
+        );
+        match first {
+            w if w == heavy => as_heavy += 1,
+            w if w == light => as_light += 1,
+            other => panic!("{name} cost {other}, no account costs that"),
+        }
+    }
+    // Three of four people's hashes are heavy (the disabled one counts: it exists).
+    assert!(
+        as_heavy > as_light && as_light > 0,
+        "{as_heavy} heavy, {as_light} light"
+    );
+    let mut service_login = reqwest::header::HeaderMap::new();
+    service_login.insert("Identifier", HeaderValue::from_static("nobody-service"));
+    service_login.insert("Pass-Code", HeaderValue::from_static("x"));
+    assert_eq!(cost(service_login).await, service);
+}
