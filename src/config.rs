@@ -231,6 +231,9 @@ pub struct KeySettings {
     pub signing_key_file: Option<PathBuf>,
     /// `keys.verify_only_files`: published and accepted, never used to sign (rotation).
     pub verify_only_files: Vec<PathBuf>,
+    /// `keys.allow_world_readable`: start (with a warning) even when a key file grants other
+    /// users any access; refused otherwise.
+    pub allow_world_readable: bool,
 }
 
 /// `[users]`: who may log in.
@@ -342,6 +345,7 @@ struct RawToken {
 struct RawKeys {
     signing_key_file: String,
     verify_only_files: Vec<String>,
+    allow_world_readable: bool,
 }
 
 #[derive(Deserialize)]
@@ -664,6 +668,7 @@ impl Raw {
                     .iter()
                     .filter_map(|f| non_empty_path(f))
                     .collect(),
+                allow_world_readable: self.keys.allow_world_readable,
             },
             users: UserSettings {
                 store: match self.users.store.as_str() {

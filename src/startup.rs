@@ -19,6 +19,7 @@ use crate::login::throttle::Throttle;
 use crate::login::users::database::UserDb;
 use crate::login::users::{User, UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
+use crate::token::key_file::check_key_file;
 use crate::token::signing_key::{generate_pem, SigningKey, SigningKeyError};
 use watchword_verify::{Validation, Verifier};
 
@@ -78,8 +79,12 @@ pub struct Application {
 /// start) and are read at every login; nothing of them is loaded here.
 pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, StartError> {
     let alg = settings.token.algorithm;
+    let open_to_others = settings.keys.allow_world_readable;
     let key = match &settings.keys.signing_key_file {
-        Some(path) => SigningKey::from_file(path, alg)?,
+        Some(path) => {
+            check_key_file(path, "keys.signing_key_file", open_to_others)?;
+            SigningKey::from_file(path, alg)?
+        }
         None => {
             let pem = generate_pem(alg)?;
             let key =
@@ -96,6 +101,7 @@ pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, 
     };
     let mut published = key.jwk_set();
     for path in &settings.keys.verify_only_files {
+        check_key_file(path, "keys.verify_only_files", open_to_others)?;
         let other = SigningKey::from_file_any(path)?;
         if key.secret().is_some() || other.secret().is_some() {
             return Err(SigningKeyError::Wrong {

@@ -57,6 +57,20 @@ pub enum SigningKeyError {
         /// Why.
         reason: WeakSecret,
     },
+    /// A key or secret file that other users of the host may read, write or run.
+    #[error(
+        "{key}: {path} is open to other users of this host (mode {mode:04o}), so anyone on it \
+         could sign tokens. Make it readable by the service only: chmod o-rwx {path} (0600, or \
+         0440 with a group), or set keys.allow_world_readable = true to start anyway"
+    )]
+    ReadableByOthers {
+        /// `keys.signing_key_file` or `keys.verify_only_files`.
+        key: &'static str,
+        /// Path as configured.
+        path: String,
+        /// The file's permission bits.
+        mode: u32,
+    },
     /// Key generation failed in the crypto backend.
     #[error("key generation failed")]
     Generate,

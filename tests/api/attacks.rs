@@ -34,7 +34,7 @@ async fn target(alg: &'static str) -> Target {
     let der = pem::parse(&pem_text).unwrap().into_contents();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    std::fs::write(&key, &pem_text).unwrap();
+    write_key(&key, &pem_text);
     let app = spawn_with(Spec {
         config: format!(
             "[token]\nalgorithm = \"{alg}\"\nissuer = \"{ISSUER}\"\naudience = [\"{AUDIENCE}\"]\n\

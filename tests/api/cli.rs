@@ -246,11 +246,10 @@ fn broken_config_stops_the_start_naming_the_key() {
         "\"mallory\"",
     );
     let key = dir.path().join("ed.pem");
-    std::fs::write(
+    write_key(
         &key,
-        watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
-    )
-    .unwrap();
+        &watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+    );
     assert_refuses(
         &[
             ("WATCHWORD__KEYS__SIGNING_KEY_FILE", key.to_str().unwrap()),
@@ -697,11 +696,10 @@ async fn token_endpoint_attempts_are_logged_without_secrets() {
 async fn runs_like_the_image_from_an_empty_directory() {
     let mounted = tempfile::tempdir().unwrap();
     let key = mounted.path().join("key.pem");
-    std::fs::write(
+    write_key(
         &key,
-        watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
-    )
-    .unwrap();
+        &watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
+    );
     let users = mounted.path().join("users.toml");
     std::fs::write(&users, users_toml()).unwrap();
     let empty = tempfile::tempdir().unwrap();

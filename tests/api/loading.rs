@@ -99,3 +99,55 @@ fn guessable_hs256_secrets_stop_the_start() {
     watchword::token::signing_key::write_new_key(&generated, "HS256".parse().unwrap()).unwrap();
     assert_eq!(start_error(&spec(&generated)), None);
 }
+
+/// A signing key (or verify-only key) that other users of the host may read stops the start,
+/// naming the key, the mode and the fix; 0600 and 0440 (a group, as the Kubernetes Secret is
+/// mounted) start; `keys.allow_world_readable = true` starts with the file as it is. Before,
+/// a 0644 key loaded without a word.
+#[test]
+fn key_files_open_to_other_users_stop_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let old = dir.path().join("old.pem");
+    write_key(
+        &key,
+        &watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+    );
+    write_key(
+        &old,
+        &watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
+    );
+    let chmod = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let spec = |extra: &str| Spec {
+        config: format!(
+            "[keys]\nsigning_key_file = \"{}\"\nverify_only_files = [\"{}\"]\n{extra}",
+            key.display(),
+            old.display()
+        ),
+        ..Spec::default()
+    };
+    for mode in [0o600, 0o400, 0o440, 0o640] {
+        chmod(&key, mode);
+        assert_eq!(start_error(&spec("")), None, "{mode:o}");
+    }
+    for mode in [0o644, 0o604, 0o666] {
+        chmod(&key, mode);
+        let err = start_error(&spec("")).unwrap_or_else(|| panic!("{mode:o} started"));
+        assert!(err.starts_with("keys.signing_key_file: "), "{err}");
+        assert!(err.contains(&format!("{mode:04o}")), "{err}");
+        assert!(err.contains("chmod o-rwx"), "{err}");
+        assert!(err.contains("keys.allow_world_readable"), "{err}");
+        assert_eq!(
+            start_error(&spec("allow_world_readable = true\n")),
+            None,
+            "{mode:o} with the override"
+        );
+    }
+    chmod(&key, 0o600);
+    chmod(&old, 0o644);
+    let err = start_error(&spec("")).expect("a verify-only key open to others started");
+    assert!(err.starts_with("keys.verify_only_files: "), "{err}");
+}

@@ -56,11 +56,10 @@ async fn remote_keys_follow_the_issuer_and_survive_its_absence() {
     let key_a = dir.path().join("a.pem");
     let key_b = dir.path().join("b.pem");
     for k in [&key_a, &key_b] {
-        std::fs::write(
+        write_key(
             k,
-            watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
-        )
-        .unwrap();
+            &watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+        );
     }
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");

@@ -88,16 +88,14 @@ async fn rotation_step_by_step_with_tokens_in_flight() {
     let users = dir.path().join("users.toml");
     std::fs::write(&users, users_toml()).unwrap();
     let (old, new) = (dir.path().join("old.pem"), dir.path().join("new.pem"));
-    std::fs::write(
+    write_key(
         &old,
-        watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
+        &watchword::token::signing_key::generate_pem("EdDSA".parse().unwrap()).unwrap(),
+    );
+    write_key(
         &new,
-        watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
-    )
-    .unwrap();
+        &watchword::token::signing_key::generate_pem("ES256".parse().unwrap()).unwrap(),
+    );
     let config = dir.path().join("watchword.toml");
     let write_config = |alg: &str, active: &std::path::Path, verify_only: &[&std::path::Path]| {
         let list: Vec<String> = verify_only

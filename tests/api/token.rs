@@ -83,7 +83,7 @@ async fn app_and_key(alg: &str) -> (TestApp, String) {
     let pem = watchword::token::signing_key::generate_pem(alg.parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    std::fs::write(&key, &pem).unwrap();
+    write_key(&key, &pem);
     let app = spawn_with(Spec {
         config: format!(
             "[token]\nalgorithm = \"{alg}\"\n[keys]\nsigning_key_file = \"{}\"\n",
