@@ -158,8 +158,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// `[permissions]`: role → permissions.
     pub permissions: std::collections::BTreeMap<String, Vec<String>>,
-    /// `metrics.bind`: where `/metrics` is served when not on `server.bind`, so that the
-    /// public port does not show login and shedding counts to anyone.
+    /// `metrics.bind`: the listener `/metrics` is served on, alone; `None`: not served. Never
+    /// on `server.bind`, so that the public port does not show login and shedding counts.
     pub metrics_bind: Option<SocketAddr>,
 }
 
@@ -478,8 +478,8 @@ impl Raw {
                 invalid(
                     "metrics.bind",
                     format!(
-                        "{addr:?} is not an IP address with a port (e.g. 0.0.0.0:9090), \
-                         or \"\" to serve /metrics on server.bind"
+                        "{addr:?} is not an IP address with a port (e.g. 127.0.0.1:9090), \
+                         or \"\" to serve no /metrics"
                     ),
                 )
             })?),
@@ -496,7 +496,10 @@ impl Raw {
         if metrics_bind == Some(bind) && bind.port() != 0 {
             return Err(invalid(
                 "metrics.bind",
-                format!("{bind} is server.bind too; leave metrics.bind empty (\"\") to serve /metrics there"),
+                format!(
+                    "{bind} is server.bind too: /metrics gets a port of its own, never the \
+                     public one (e.g. 127.0.0.1:9090), or \"\" for none"
+                ),
             ));
         }
         let algorithm = self

@@ -327,7 +327,8 @@ impl Application {
             .transpose()?;
         let addr = listener.local_addr()?;
         let shared = state.clone();
-        let metrics_here = metrics_listener.is_none();
+        // /metrics is never on this port: its login, throttle and shedding counts would show
+        // anyone how a guessing run or a flood is going (metrics.bind).
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
@@ -336,11 +337,6 @@ impl Application {
                     http::unread_body::close_unread_bodies,
                 ))
                 .configure(http::routes)
-                .configure(|cfg| {
-                    if metrics_here {
-                        http::metrics_route(cfg)
-                    }
-                })
         })
         .workers(settings.server.workers)
         .max_connections(settings.server.max_connections)
@@ -351,7 +347,13 @@ impl Application {
         .run();
         log::info!("listening on http://{addr}");
         let metrics = match metrics_listener {
-            None => None,
+            None => {
+                log::info!(
+                    "metrics.bind is not set: /metrics is not served (set it to a port of its \
+                     own, e.g. 127.0.0.1:9090)"
+                );
+                None
+            }
             Some(listener) => {
                 let metrics_addr = listener.local_addr()?;
                 let shared = state.clone();

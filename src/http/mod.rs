@@ -32,7 +32,8 @@ where
         }))
 }
 
-/// Register every route but `/metrics` on an actix `App` (see [`metrics_route`]).
+/// Register every route of the service's port on an actix `App`: all but `/metrics`, which is
+/// only ever on the `metrics.bind` listener ([`metrics_only`]).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/login")
@@ -65,14 +66,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-/// `GET /metrics`: on the service's own port, or alone on `metrics.bind`.
-pub fn metrics_route(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_only("/metrics", metrics));
-}
-
-/// The whole `App` of the `metrics.bind` listener: `/metrics`, and 404 for everything else.
+/// The whole `App` of the `metrics.bind` listener: `GET /metrics`, and 404 for everything
+/// else.
 pub fn metrics_only(cfg: &mut web::ServiceConfig) {
-    metrics_route(cfg);
+    cfg.service(get_only("/metrics", metrics));
     cfg.default_service(web::to(not_found));
 }
 

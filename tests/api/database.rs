@@ -37,7 +37,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.get("/metrics").await.text().await.unwrap()
+    app.metrics().await.text().await.unwrap()
 }
 
 /// The same login behaviour on the file, SQLite and PostgreSQL: roles and claims in the

@@ -117,14 +117,16 @@ pub struct TestApp {
     pub config_path: PathBuf,
 }
 
-/// Write a config file for `spec` into `dir` (port 0, cheap hashing) and return its path.
+/// Write a config file for `spec` into `dir` (port 0, cheap hashing, `/metrics` on a port 0
+/// listener of its own) and return its path.
 pub fn write_config(dir: &std::path::Path, spec: &Spec) -> PathBuf {
     let users = dir.join("users.toml");
     std::fs::write(&users, &spec.users).unwrap();
     let (m, t, p) = CHEAP;
     let mut text = format!(
         "[server]\nbind = \"{}\"\nworkers = 1\n[users]\nfile = \"{}\"\n\
-         [password]\nm_cost = {m}\nt_cost = {t}\np_cost = {p}\nworkers = 2\n",
+         [password]\nm_cost = {m}\nt_cost = {t}\np_cost = {p}\nworkers = 2\n\
+         [metrics]\nbind = \"127.0.0.1:0\"\n",
         spec.bind,
         users.display()
     );
@@ -248,6 +250,17 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /metrics` on the `metrics.bind` listener (every test server has one unless its
+    /// spec sets `bind = ""` under `[metrics]`).
+    pub async fn metrics(&self) -> reqwest::Response {
+        let base = self.metrics_base.as_ref().expect("a metrics.bind listener");
+        self.client
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .unwrap()

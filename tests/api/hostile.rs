@@ -598,10 +598,12 @@ fn metric(text: &str, name: &str) -> i64 {
         })
 }
 
-/// With `metrics.bind`, `/metrics` moves to its own listener: the public port answers 404 for
-/// it, and the metrics port serves nothing else.
+/// `/metrics` is never on the public port: by default it is not served at all (its counters
+/// show anyone how a guessing run or a flood is going), and with `metrics.bind` it is on that
+/// listener alone, which serves nothing else. (Before, the default served it on the public
+/// port.)
 #[tokio::test]
-async fn metrics_bind_moves_metrics_off_the_public_port() {
+async fn metrics_are_never_on_the_public_port() {
     let app = spawn_with(Spec {
         config: "[metrics]\nbind = \"127.0.0.1:0\"\n".into(),
         ..Spec::default()
@@ -646,8 +648,15 @@ async fn metrics_bind_moves_metrics_off_the_public_port() {
         .await
         .unwrap();
     assert_eq!(res.status(), 405);
-    // Without metrics.bind there is one listener, and /metrics is on it.
-    assert!(spawn_app().await.metrics_base.is_none());
+    // The default: no metrics.bind, no /metrics anywhere.
+    let default = spawn_with(Spec {
+        config: "[metrics]\nbind = \"\"\n".into(),
+        ..Spec::default()
+    })
+    .await;
+    assert!(default.metrics_base.is_none());
+    default.token("user_test", PASSWORD).await;
+    assert_eq!(default.get("/metrics").await.status(), 404);
 }
 
 /// Operators see attacks and overload: the counters move with right, wrong, throttled, bad
@@ -656,7 +665,7 @@ async fn metrics_bind_moves_metrics_off_the_public_port() {
 async fn metrics_count_login_and_verify_outcomes() {
     let app = spawn_with(via_proxy("")).await;
     let scrape = || async {
-        let res = app.get("/metrics").await;
+        let res = app.metrics().await;
         assert_eq!(res.status(), 200);
         assert!(res.headers()["content-type"]
             .to_str()

@@ -996,7 +996,7 @@ async fn token_attempts_are_counted_with_the_logins() {
     refused(app.password_grant("user_test", "wrong").await).await;
     refused(app.client_grant("billing-batch", "wrong").await).await;
     refused(app.token_request("grant_type=implicit", None).await).await;
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await.text().await.unwrap();
     let value = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
