@@ -20,6 +20,7 @@ use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::hash_pool::PoolError;
 use crate::login::password::StoredHash;
+use crate::login::throttle::Refused as Unchecked;
 use crate::login::users::database::describe;
 use crate::login::users::User;
 use crate::token::issuer::Context;
@@ -238,7 +239,12 @@ async fn authenticate<'l>(
     let slot = state
         .throttle
         .begin_now(&key, ip)
-        .map_err(|locked| Refused::Throttled(locked.retry_after.as_secs().max(1)))?;
+        .await
+        .map_err(|refused| match refused {
+            Unchecked::Locked(locked) => Refused::Throttled(locked.retry_after.as_secs().max(1)),
+            // throttle.on_store_error = "deny": no attempt without the shared count.
+            Unchecked::Unavailable => Refused::StoreUnavailable(refused.to_string()),
+        })?;
 
     // Unknown and disabled accounts are checked against the dummy hash. A store that cannot
     // answer ends the attempt here: no argon2 work, and the slot is dropped unused, so the
@@ -272,11 +278,11 @@ async fn authenticate<'l>(
     // Membership is checked after the hash, so its answer time says nothing either.
     match account {
         Some(user) if member(&user, organisation, unit) => {
-            slot.success();
+            slot.success().await;
             Ok(Proven { user, secret })
         }
         _ => {
-            slot.failure();
+            slot.failure().await;
             Err(Refused::BadCredentials)
         }
     }

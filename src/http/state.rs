@@ -61,6 +61,8 @@ impl AppState {
         trusted_proxies: Vec<ipnet::IpNet>,
         login: LoginSettings,
     ) -> AppState {
+        let metrics = Metrics::new();
+        metrics.register(Box::new(throttle.store_errors()));
         AppState {
             loaded: RwLock::new(Arc::new(loaded)),
             dummy,
@@ -68,7 +70,7 @@ impl AppState {
             throttle,
             trusted_proxies,
             login,
-            metrics: Metrics::new(),
+            metrics,
             password_params: argon2::Params::default(),
             database: None,
         }
