@@ -259,8 +259,9 @@ impl Database {
             .min_connections(0)
             .acquire_timeout(timeout)
             // A connection broken by a database restart is found and replaced here, not
-            // handed to a login.
-            .test_before_acquire(true)
+            // handed to a login. A SQLite connection is a file handle that no server restart
+            // breaks: no ping (a round trip to its thread) before every query.
+            .test_before_acquire(kind == DatabaseKind::Postgres)
             .idle_timeout(Some(Duration::from_secs(300)));
         // The pool spawns its maintenance task on the runtime it is made in.
         let pool = wait_on(

@@ -62,7 +62,9 @@ impl AppState {
         login: LoginSettings,
     ) -> AppState {
         let metrics = Metrics::new();
-        metrics.register(Box::new(throttle.store_errors()));
+        let (store_errors, store_up) = throttle.store_metrics();
+        metrics.register(Box::new(store_errors));
+        metrics.register(Box::new(store_up));
         AppState {
             loaded: RwLock::new(Arc::new(loaded)),
             dummy,

@@ -16,5 +16,7 @@ mod remote;
 mod rotation;
 mod stores;
 mod styles;
+mod throttle_shared;
+mod throttle_store;
 mod token;
 mod users_cli;

@@ -39,9 +39,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::entries::{self, Outcome};
@@ -58,7 +59,7 @@ use crate::database::{Database, QueryError};
 pub const HOLD: Duration = Duration::from_secs(120);
 
 /// At most this many expired rows per table and sweep call.
-const SWEEP_BATCH: i64 = 1000;
+const SWEEP_BATCH: i32 = 1000;
 
 /// The limits in the units the SQL takes.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +135,7 @@ pub struct Health {
     down: AtomicBool,
     probing: AtomicBool,
     errors: IntCounter,
+    up: IntGauge,
     last_warning: Mutex<Option<Instant>>,
     on_error: OnStoreError,
     migrate: bool,
@@ -200,6 +202,7 @@ impl Health {
 
     fn mark_down(self: &Arc<Self>) {
         self.down.store(true, Ordering::Release);
+        self.up.set(0);
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -216,6 +219,7 @@ impl Health {
                 // The schema too: a start without the database could not migrate it.
                 if db.prepare(migrate).is_ok() {
                     health.probing.store(false, Ordering::Release);
+                    health.up.set(1);
                     if health.down.swap(false, Ordering::AcqRel) {
                         log::info!(
                             "login throttle: the {} store answers again; counting is shared again",
@@ -348,6 +352,7 @@ impl DatabaseThrottle {
         settings: &ThrottleSettings,
         migrate: bool,
         errors: IntCounter,
+        up: IntGauge,
     ) -> DatabaseThrottle {
         let limits = Limits::new(settings);
         let core = Arc::new(Core {
@@ -360,6 +365,7 @@ impl DatabaseThrottle {
             down: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             errors,
+            up,
             last_warning: Mutex::new(None),
             on_error: settings.on_store_error,
             migrate,
@@ -710,10 +716,11 @@ impl Core {
             DatabaseKind::Sqlite => {
                 // A refusal needs no write lock: a counter at its limit in a snapshot is a
                 // moment the attempt may be refused at.
+                let mut conn = pool.acquire().await?;
                 let row = sqlx::query(SQLITE_READ)
                     .bind(&key.name)
                     .bind(&key.net)
-                    .fetch_one(pool)
+                    .fetch_one(&mut *conn)
                     .await?;
                 let (verdict, _, _) = self.sqlite_verdict(&row, now)?;
                 if !verdict.allowed {
@@ -725,8 +732,9 @@ impl Core {
                         (e, new)
                     })
                 };
+                // The same connection writes: one fewer trip to the pool.
                 let (verdict, over) = self
-                    .sqlite_write(pool, key, |row| {
+                    .sqlite_write(conn, key, |row| {
                         let (v, pair, ip) = self.sqlite_verdict(row, now)?;
                         Ok(if v.allowed {
                             (v, Some((add(pair), add(ip))))
@@ -797,7 +805,7 @@ impl Core {
                     other => other,
                 };
                 let (_, over) = self
-                    .sqlite_write(pool, key, |row| {
+                    .sqlite_write(pool.acquire().await?, key, |row| {
                         let pair = side(row, 0, l.pair_limit, outcome)?;
                         let ip = side(row, 1, l.ip_limit, ip_outcome)?;
                         Ok((ALLOWED, Some((pair, ip))))
@@ -821,7 +829,7 @@ impl Core {
                         .fetch_one(pool)
                         .await?;
                     total += u64::try_from(n).unwrap_or(0);
-                    if n < SWEEP_BATCH {
+                    if n < i64::from(SWEEP_BATCH) {
                         return Ok(total);
                     }
                 }
@@ -895,7 +903,7 @@ impl Core {
     /// `max_entries`.
     async fn sqlite_write<F>(
         &self,
-        pool: &AnyPool,
+        mut conn: PoolConnection<Any>,
         key: &Key,
         decide: F,
     ) -> sqlx::Result<(Verdict, [bool; 2])>
@@ -904,7 +912,6 @@ impl Core {
     {
         let l = &self.limits;
         let _writer = self.writer.lock().await;
-        let mut conn = pool.acquire().await?;
         // fetch_all: the Any driver's fetch_one would look at BEGIN's (empty) result only.
         let begun = sqlx::query(SQLITE_BEGIN_READ)
             .bind(&key.name)
@@ -971,7 +978,12 @@ impl Core {
             Ok((verdict, over))
         }
         .await;
-        if done.is_err() && sqlx::query(SQLITE_ROLLBACK).execute(&mut *conn).await.is_err() {
+        if done.is_err()
+            && sqlx::query(SQLITE_ROLLBACK)
+                .execute(&mut *conn)
+                .await
+                .is_err()
+        {
             // The connection's state is unknown: it does not go back to the pool.
             let _ = conn.detach();
         }

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 
 pub use rules::{Locked, OnStoreError, ThrottleSettings, ThrottleStore};
 
@@ -70,6 +70,8 @@ struct Inner {
     shared: Option<DatabaseThrottle>,
     /// `watchword_throttle_store_errors_total`.
     store_errors: IntCounter,
+    /// `watchword_throttle_store_up`.
+    store_up: IntGauge,
     clock: Clock,
 }
 
@@ -99,24 +101,33 @@ impl Clock {
     }
 }
 
-fn store_errors_counter() -> IntCounter {
-    IntCounter::new(
+fn store_metrics() -> (IntCounter, IntGauge) {
+    let errors = IntCounter::new(
         "watchword_throttle_store_errors_total",
         "Login attempts (and settlements) the throttle's database could not take, decided in memory or refused.",
     )
-    .expect("valid metric")
+    .expect("valid metric");
+    let up = IntGauge::new(
+        "watchword_throttle_store_up",
+        "1 while the throttle's store answers (always with the memory store), 0 while its database cannot be reached.",
+    )
+    .expect("valid metric");
+    up.set(1);
+    (errors, up)
 }
 
 impl Throttle {
     /// The memory store: one per process, shared by all workers, so that limits hold across
     /// them. (`settings.store` is not looked at: [`Throttle::with_database`] makes the other.)
     pub fn new(settings: ThrottleSettings) -> Throttle {
+        let (store_errors, store_up) = store_metrics();
         Throttle {
             inner: Arc::new(Inner {
                 local: memory::Throttle::new(settings.clone()),
                 settings,
                 shared: None,
-                store_errors: store_errors_counter(),
+                store_errors,
+                store_up,
                 clock: Clock::now(),
             }),
         }
@@ -131,8 +142,14 @@ impl Throttle {
         migrate: bool,
         reachable: Result<(), String>,
     ) -> Throttle {
-        let store_errors = store_errors_counter();
-        let shared = DatabaseThrottle::new(db, &settings, migrate, store_errors.clone());
+        let (store_errors, store_up) = store_metrics();
+        let shared = DatabaseThrottle::new(
+            db,
+            &settings,
+            migrate,
+            store_errors.clone(),
+            store_up.clone(),
+        );
         if let Err(e) = reachable {
             shared.health().unreachable_at_start(&e);
         }
@@ -142,6 +159,7 @@ impl Throttle {
                 settings,
                 shared: Some(shared),
                 store_errors,
+                store_up,
                 clock: Clock::now(),
             }),
         }
@@ -152,9 +170,10 @@ impl Throttle {
         &self.inner.settings
     }
 
-    /// `watchword_throttle_store_errors_total`, for the metrics registry.
-    pub fn store_errors(&self) -> IntCounter {
-        self.inner.store_errors.clone()
+    /// `watchword_throttle_store_errors_total` and `watchword_throttle_store_up`, for the
+    /// metrics registry.
+    pub fn store_metrics(&self) -> (IntCounter, IntGauge) {
+        (self.inner.store_errors.clone(), self.inner.store_up.clone())
     }
 
     /// Decide whether a login may go on to the password check, before any argon2 work.
