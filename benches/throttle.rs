@@ -49,7 +49,11 @@ async fn measure(name: &str, t: &Throttle, n: usize) {
     let us = |since: Instant| since.elapsed().as_secs_f64() * 1e6;
     // Warm up: connections opened, statements prepared.
     for _ in 0..50 {
-        t.begin_now("warm-up", client).await.unwrap().success().await;
+        t.begin_now("warm-up", client)
+            .await
+            .unwrap()
+            .success()
+            .await;
     }
     let mut success = Vec::with_capacity(n);
     for _ in 0..n {
@@ -102,6 +106,11 @@ async fn main() {
         measure("sqlite", &open(&url, DatabaseKind::Sqlite, &settings), n).await;
     }
     if let Some(url) = value("--postgres") {
-        measure("postgres", &open(&url, DatabaseKind::Postgres, &settings), n).await;
+        measure(
+            "postgres",
+            &open(&url, DatabaseKind::Postgres, &settings),
+            n,
+        )
+        .await;
     }
 }

@@ -435,7 +435,9 @@ async fn schema_versions_are_checked_at_start() {
         );
         let db = Database::open(&settings.database).unwrap();
         let newest = watchword::database::binary_schema_version(db.kind());
-        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("from version 0 to {newest}")));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("from version 0 to {newest}"))
+        );
         assert_eq!(db.prepare(false).unwrap(), (newest, newest));
 
         db.run_blocking(|pool| async move {
