@@ -920,6 +920,42 @@ mod tests {
     }
 
     #[test]
+    fn throttle_store_and_its_error_policy() {
+        use crate::login::throttle::rules::{OnStoreError, ThrottleStore};
+        let s = validate_with("").unwrap();
+        assert_eq!(s.throttle.store, ThrottleStore::Memory);
+        assert_eq!(s.throttle.on_store_error, OnStoreError::Local);
+        let s = validate_with(
+            "[throttle]\nstore = \"database\"\non_store_error = \"deny\"\n\
+             [database]\nurl = \"sqlite://x.db\"",
+        )
+        .unwrap();
+        assert_eq!(s.throttle.store, ThrottleStore::Database);
+        assert_eq!(s.throttle.on_store_error, OnStoreError::Deny);
+        for (toml, key, needle) in [
+            (
+                "[throttle]\nstore = \"redis\"",
+                "throttle.store",
+                "memory, database",
+            ),
+            (
+                "[throttle]\non_store_error = \"open\"",
+                "throttle.on_store_error",
+                "local, deny",
+            ),
+            (
+                "[throttle]\nstore = \"database\"",
+                "database.url",
+                "throttle.store",
+            ),
+        ] {
+            let err = validate_with(toml).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{key}: ")), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
     fn database_url_is_checked_and_never_shown() {
         let s = validate_with("[database]\nurl = \"sqlite://x.db\"").unwrap();
         assert_eq!(s.database.url.unwrap().kind, DatabaseKind::Sqlite);

@@ -663,6 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn locked_tells_without_reserving() {
+        let t = throttle();
+        let now = Instant::now();
+        assert_eq!(t.locked("alice", ip(1), now), None);
+        fail(&t, "alice", ip(1), now, 4);
+        for _ in 0..3 {
+            assert_eq!(
+                t.locked("alice", ip(1), now),
+                None,
+                "asking reserves nothing"
+            );
+        }
+        fail(&t, "alice", ip(1), now, 1);
+        assert_eq!(
+            t.locked("ALICE", ip(1), now).map(|l| l.retry_after),
+            Some(WINDOW)
+        );
+        assert_eq!(t.locked("alice", ip(1), now + WINDOW), None);
+    }
+
+    #[test]
     fn in_flight_attempts_hold_the_slots_and_dropping_releases_them() {
         let t = throttle();
         let now = Instant::now();
