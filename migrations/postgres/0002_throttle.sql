@@ -343,9 +343,12 @@ BEGIN
             i_found := FOUND;
         END IF;
     END IF;
+    -- A counter left empty keeps its row (newest = 0: expired, the first to go when the table
+    -- is full, and deleted by the next sweep), so the next login of the same name and address
+    -- updates a row instead of inserting one and deleting it again.
     IF p_found THEN
         pe := throttle_settled(pe, p_entry, p_outcome, p_now, p_cutoff, p_hold, p_pair_limit);
-        IF cardinality(pe) = 0 THEN
+        IF cardinality(pe) = 0 AND p_new THEN
             DELETE FROM throttle_pairs WHERE name = p_name AND net = p_net;
         ELSE
             UPDATE throttle_pairs
@@ -356,7 +359,7 @@ BEGIN
     IF i_found THEN
         ie := throttle_settled(ie, p_entry, CASE WHEN p_outcome = 2 THEN 0 ELSE p_outcome END,
                                p_now, p_cutoff, p_hold, p_ip_limit);
-        IF cardinality(ie) = 0 THEN
+        IF cardinality(ie) = 0 AND i_new THEN
             DELETE FROM throttle_ips WHERE net = p_net;
         ELSE
             UPDATE throttle_ips
@@ -364,14 +367,10 @@ BEGIN
             WHERE net = p_net;
         END IF;
     END IF;
-    IF p_found AND cardinality(pe) = 0 AND NOT p_new THEN
-        UPDATE throttle_sizes SET n = n - 1 WHERE tbl = 'pairs';
-    ELSIF p_new AND cardinality(pe) > 0 THEN
+    IF p_new AND cardinality(pe) > 0 THEN
         evicted := evicted + throttle_grew('pairs', p_max, p_now, p_cutoff);
     END IF;
-    IF i_found AND cardinality(ie) = 0 AND NOT i_new THEN
-        UPDATE throttle_sizes SET n = n - 1 WHERE tbl = 'ips';
-    ELSIF i_new AND cardinality(ie) > 0 THEN
+    IF i_new AND cardinality(ie) > 0 THEN
         evicted := evicted + throttle_grew('ips', p_max, p_now, p_cutoff);
     END IF;
     RETURN evicted;

@@ -27,7 +27,9 @@
 //! on SQLite, the next one in its process) deletes expired rows and then the stalest ones
 //! down to 7/8 of it, as the memory store does; rows of attempts in flight are never evicted,
 //! so a table holds at most `max_entries` rows plus one per attempt in flight. Expired rows are
-//! also swept once a minute (or once a window, if shorter).
+//! also swept once a minute (or once a window, if shorter); a counter that a settlement leaves
+//! empty keeps its row until then (the next login of the same name and address updates it
+//! instead of inserting a new one), as an expired row, the first to go when a table is full.
 //!
 //! Every call runs on the database runtime ([`Database::run`]) and is bounded by
 //! `database.connect_timeout`; the work itself is a task of its own there, so it finishes
@@ -662,14 +664,10 @@ const SQLITE_ROLLBACK: &str = "ROLLBACK; PRAGMA synchronous = FULL;";
 const PAIR_UPSERT: &str = "INSERT INTO throttle_pairs (name, net, entries, newest, held_until) \
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, net) DO UPDATE SET entries = excluded.entries, \
     newest = excluded.newest, held_until = excluded.held_until;";
-const PAIR_DELETE: &str = "DELETE FROM throttle_pairs WHERE name = $1 AND net = $2; \
-    UPDATE throttle_sizes SET n = n - 1 WHERE tbl = 'pairs';";
 const PAIR_GREW: &str = "UPDATE throttle_sizes SET n = n + 1 WHERE tbl = 'pairs' RETURNING n;";
 const IP_UPSERT: &str = "INSERT INTO throttle_ips (net, entries, newest, held_until) \
     VALUES ($2, $6, $7, $8) ON CONFLICT (net) DO UPDATE SET entries = excluded.entries, \
     newest = excluded.newest, held_until = excluded.held_until;";
-const IP_DELETE: &str = "DELETE FROM throttle_ips WHERE net = $2; \
-    UPDATE throttle_sizes SET n = n - 1 WHERE tbl = 'ips';";
 const IP_GREW: &str = "UPDATE throttle_sizes SET n = n + 1 WHERE tbl = 'ips' RETURNING n;";
 
 /// A counter as read (`None`: its table is off), what it becomes, and whether its row is new.
@@ -928,15 +926,16 @@ impl Core {
             let mut sql = String::new();
             let mut grows = Vec::new();
             let mut binds: Vec<(Vec<u8>, i64, i64)> = Vec::new();
-            for (t, (side, upsert, delete, grew)) in [
-                (&pair, PAIR_UPSERT, PAIR_DELETE, PAIR_GREW),
-                (&ip, IP_UPSERT, IP_DELETE, IP_GREW),
-            ]
-            .into_iter()
-            .enumerate()
+            for (t, (side, upsert, grew)) in
+                [(&pair, PAIR_UPSERT, PAIR_GREW), (&ip, IP_UPSERT, IP_GREW)]
+                    .into_iter()
+                    .enumerate()
             {
+                // A counter left empty keeps its row (newest 0: expired, the first to go when
+                // the table is full, deleted by the next sweep), so the next login of the same
+                // name and address updates it instead of inserting and deleting a row again.
                 match side {
-                    Some((e, new)) if !e.is_empty() => {
+                    Some((e, new)) if !(e.is_empty() && *new) => {
                         sql.push_str(upsert);
                         if *new {
                             sql.push_str(grew);
@@ -947,10 +946,6 @@ impl Core {
                             entries::newest(e),
                             entries::held_until(e, l.hold_ms),
                         ));
-                    }
-                    Some((_, false)) => {
-                        sql.push_str(delete);
-                        binds.push((Vec::new(), 0, 0));
                     }
                     _ => binds.push((Vec::new(), 0, 0)),
                 }
