@@ -30,9 +30,13 @@
 #   MODE=stores        the database-store mode instead (bench/stores.sh): login / limit for the
 #                      users file, SQLite and PostgreSQL in one run (DUR, ROUNDS, PORT, PW_*,
 #                      NO_BUILD and SMOKE apply)
+#   MODE=throttle      the throttle-store mode (bench/throttle.sh): login / limit with the
+#                      throttle's counters in memory, SQLite and PostgreSQL in one run, and
+#                      the time the store adds to one login (the same variables apply)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${MODE:-}" = stores ]; then exec bash bench/stores.sh; fi
+if [ "${MODE:-}" = throttle ]; then exec bash bench/throttle.sh; fi
 
 SMOKE=${SMOKE:-0}
 DUR=${DUR:-10}

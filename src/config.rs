@@ -151,7 +151,7 @@ pub struct Settings {
     /// `[password]`
     pub password: PasswordSettings,
     /// `[throttle]`
-    pub throttle: crate::login::throttle::ThrottleSettings,
+    pub throttle: crate::login::throttle::rules::ThrottleSettings,
     /// `log.format`
     pub log_format: LogFormat,
     /// `[login]`
@@ -308,6 +308,8 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawThrottle {
     enabled: bool,
+    store: String,
+    on_store_error: String,
     window: String,
     max_failures_per_user: u32,
     max_failures_per_ip: u32,
@@ -527,8 +529,29 @@ impl Raw {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let t = &self.throttle;
-        let throttle = crate::login::throttle::ThrottleSettings {
+        use crate::login::throttle::rules::{OnStoreError, ThrottleStore};
+        let throttle = crate::login::throttle::rules::ThrottleSettings {
             enabled: t.enabled,
+            store: match t.store.as_str() {
+                "memory" => ThrottleStore::Memory,
+                "database" => ThrottleStore::Database,
+                other => {
+                    return Err(invalid(
+                        "throttle.store",
+                        format!("{other:?} is not one of memory, database"),
+                    ))
+                }
+            },
+            on_store_error: match t.on_store_error.as_str() {
+                "local" => OnStoreError::Local,
+                "deny" => OnStoreError::Deny,
+                other => {
+                    return Err(invalid(
+                        "throttle.on_store_error",
+                        format!("{other:?} is not one of local, deny"),
+                    ))
+                }
+            },
             window: duration("throttle.window", &t.window, secs(1), secs(24 * 3600))?,
             max_failures_per_user: positive(
                 "throttle.max_failures_per_user",
@@ -724,6 +747,13 @@ impl Raw {
                 }
             },
         };
+        if settings.throttle.store == ThrottleStore::Database && settings.database.url.is_none() {
+            return Err(invalid(
+                "database.url",
+                "throttle.store = \"database\" needs database.url (sqlite://PATH or \
+                 postgres://USER@HOST/DB) or database.url_file (a file holding it)",
+            ));
+        }
         if settings.users.store == UserStoreKind::Database && settings.database.url.is_none() {
             return Err(invalid(
                 "database.url",
@@ -946,6 +976,42 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("throttle.ipv6_prefix: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn throttle_store_and_its_error_policy() {
+        use crate::login::throttle::rules::{OnStoreError, ThrottleStore};
+        let s = validate_with("").unwrap();
+        assert_eq!(s.throttle.store, ThrottleStore::Memory);
+        assert_eq!(s.throttle.on_store_error, OnStoreError::Local);
+        let s = validate_with(
+            "[throttle]\nstore = \"database\"\non_store_error = \"deny\"\n\
+             [database]\nurl = \"sqlite://x.db\"",
+        )
+        .unwrap();
+        assert_eq!(s.throttle.store, ThrottleStore::Database);
+        assert_eq!(s.throttle.on_store_error, OnStoreError::Deny);
+        for (toml, key, needle) in [
+            (
+                "[throttle]\nstore = \"redis\"",
+                "throttle.store",
+                "memory, database",
+            ),
+            (
+                "[throttle]\non_store_error = \"open\"",
+                "throttle.on_store_error",
+                "local, deny",
+            ),
+            (
+                "[throttle]\nstore = \"database\"",
+                "database.url",
+                "throttle.store",
+            ),
+        ] {
+            let err = validate_with(toml).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{key}: ")), "{err}");
+            assert!(err.contains(needle), "{err}");
         }
     }
 

@@ -204,6 +204,17 @@ impl Database {
     /// Connect to `settings.url` (a first connection is made now, so a wrong host, database
     /// or password stops the caller with the driver's reason), without touching the schema.
     pub fn open(settings: &DatabaseSettings) -> Result<Database, DatabaseError> {
+        Database::open_with(settings, true)
+    }
+
+    /// [`Database::open`] without the first connection: for a store that starts without its
+    /// database and connects when it answers (the throttle's, with users in the file).
+    /// Fails only on what no retry changes (no URL, one that does not parse, no thread).
+    pub fn open_lazy(settings: &DatabaseSettings) -> Result<Database, DatabaseError> {
+        Database::open_with(settings, false)
+    }
+
+    fn open_with(settings: &DatabaseSettings, connect: bool) -> Result<Database, DatabaseError> {
         let url = settings.url.as_ref().ok_or(DatabaseError::NoUrl)?;
         sqlx::any::install_default_drivers();
         let redactor = Redactor::for_url(url.secret.expose_secret());
@@ -227,6 +238,9 @@ impl Database {
         let timeout = settings.connect_timeout;
         let first = options.clone();
         let checked = wait_on(&runtime, async move {
+            if !connect {
+                return Ok(());
+            }
             match tokio::time::timeout(timeout, sqlx::AnyConnection::connect_with(&first)).await {
                 Ok(Ok(conn)) => {
                     let _ = conn.close().await;
@@ -245,8 +259,9 @@ impl Database {
             .min_connections(0)
             .acquire_timeout(timeout)
             // A connection broken by a database restart is found and replaced here, not
-            // handed to a login.
-            .test_before_acquire(true)
+            // handed to a login. A SQLite connection is a file handle that no server restart
+            // breaks: no ping (a round trip to its thread) before every query.
+            .test_before_acquire(kind == DatabaseKind::Postgres)
             .idle_timeout(Some(Duration::from_secs(300)));
         // The pool spawns its maintenance task on the runtime it is made in.
         let pool = wait_on(

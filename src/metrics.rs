@@ -120,6 +120,13 @@ impl Metrics {
         }
     }
 
+    /// Register a metric that another part keeps (the throttle's store errors).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(e) = self.registry.register(collector) {
+            log::error!("metrics: cannot register a metric: {e}");
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

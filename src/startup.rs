@@ -15,7 +15,7 @@ use crate::http::{self, AppState, Loaded};
 use crate::login::dummy::{differing, DummyHashes};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
-use crate::login::throttle::Throttle;
+use crate::login::throttle::{Throttle, ThrottleStore};
 use crate::login::users::database::UserDb;
 use crate::login::users::{User, UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
@@ -233,11 +233,12 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         pool.workers(),
         settings.password.queue
     );
+    let throttle = build_throttle(settings, database.as_ref())?;
     let mut state = AppState::new(
         loaded,
         dummy,
         pool,
-        Throttle::new(settings.throttle.clone()),
+        throttle,
         ClientAddress::new(
             settings.server.trusted_proxies.clone(),
             settings.server.forwarded_header,
@@ -263,6 +264,51 @@ pub fn open_database(settings: &Settings) -> Result<Database, StartError> {
         );
     }
     Ok(db)
+}
+
+/// The throttle of `throttle.store`. The database store shares the user store's database
+/// when there is one; with the users in the file it opens `[database]` for the counters alone,
+/// and a start that cannot reach it follows `throttle.on_store_error` (and says so) instead
+/// of stopping. A schema newer or older than the binary (without `database.migrate`) stops
+/// the start all the same.
+fn build_throttle(
+    settings: &Settings,
+    users_db: Option<&Database>,
+) -> Result<Throttle, StartError> {
+    let t = settings.throttle.clone();
+    if t.store == ThrottleStore::Memory || !t.enabled {
+        return Ok(Throttle::new(t));
+    }
+    let migrate = settings.database.migrate;
+    let (db, reachable) = match users_db {
+        Some(db) => (db.clone(), Ok(())),
+        None => match Database::open(&settings.database) {
+            Ok(db) => match db.prepare(migrate) {
+                Ok((was, now)) => {
+                    if was != now {
+                        log::info!(
+                            "{} schema migrated from version {was} to {now}",
+                            db.kind().name()
+                        );
+                    }
+                    (db, Ok(()))
+                }
+                Err(
+                    e @ (DatabaseError::SchemaNewer { .. } | DatabaseError::SchemaOlder { .. }),
+                ) => return Err(e.into()),
+                Err(e) => (db, Err(e.to_string())),
+            },
+            Err(e @ DatabaseError::Connect { .. }) => {
+                (Database::open_lazy(&settings.database)?, Err(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    log::info!(
+        "login throttle: counters in {} (throttle.store = \"database\"), shared by every process that uses it",
+        db.kind().name()
+    );
+    Ok(Throttle::with_database(t, db, migrate, reachable))
 }
 
 /// `watchword_password_hashes_outdated`: accounts of the users file whose hash is weaker than

@@ -28,6 +28,7 @@ use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::hash_pool::{Abandoned, PoolError};
 use crate::login::password::StoredHash;
+use crate::login::throttle::Refused as Unchecked;
 use crate::login::users::database::describe;
 use crate::login::users::User;
 use crate::token::issuer::Context;
@@ -366,7 +367,12 @@ async fn authenticate<'l>(
     let slot = state
         .throttle
         .begin_now(&key, ip)
-        .map_err(|locked| Refused::Throttled(locked.retry_after.as_secs().max(1)))?;
+        .await
+        .map_err(|refused| match refused {
+            Unchecked::Locked(locked) => Refused::Throttled(locked.retry_after.as_secs().max(1)),
+            // throttle.on_store_error = "deny": no attempt without the shared count.
+            Unchecked::Unavailable => Refused::StoreUnavailable(refused.to_string()),
+        })?;
 
     // An unknown name is checked against the dummy of one of the parameter sets in use (the
     // same one every time for a name), a disabled account against its own hash (and refused
@@ -404,11 +410,11 @@ async fn authenticate<'l>(
     // Membership is checked after the hash, so its answer time says nothing either.
     match account {
         Some(user) if member(&user, organisation, unit) => {
-            slot.success();
+            slot.success().await;
             Ok(Proven { user, secret })
         }
         _ => {
-            slot.failure();
+            slot.failure().await;
             Err(Refused::BadCredentials)
         }
     }

@@ -67,6 +67,10 @@ impl AppState {
         client_address: ClientAddress,
         login: LoginSettings,
     ) -> AppState {
+        let metrics = Metrics::new();
+        let (store_errors, store_up) = throttle.store_metrics();
+        metrics.register(Box::new(store_errors));
+        metrics.register(Box::new(store_up));
         AppState {
             loaded: RwLock::new(Arc::new(loaded)),
             dummy,
@@ -74,7 +78,7 @@ impl AppState {
             throttle,
             client_address,
             login,
-            metrics: Metrics::new(),
+            metrics,
             password_params: argon2::Params::default(),
             database: None,
         }

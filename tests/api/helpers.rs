@@ -177,8 +177,9 @@ pub async fn spawn_with(mut spec: Spec) -> TestApp {
         store => Some(fresh_database(store, dir.path()).await),
     };
     spec.config = format!(
-        "{}{}",
+        "{}{}{}",
         store_config(spec.store, database_url.as_deref()),
+        default_throttle_config(spec.store),
         spec.config
     );
     let path = write_config(dir.path(), &spec);

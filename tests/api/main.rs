@@ -19,5 +19,7 @@ mod rotation;
 mod slow_body;
 mod stores;
 mod styles;
+mod throttle_shared;
+mod throttle_store;
 mod token;
 mod users_cli;

@@ -32,6 +32,17 @@ pub fn default_store() -> Store {
     }
 }
 
+/// The throttle config of tests that do not choose one, on a database store:
+/// `WATCHWORD_TEST_THROTTLE=database` (.ci/run runs the throttle tests once more so) puts its
+/// counters in that store's database too; otherwise they stay in memory.
+pub fn default_throttle_config(store: Store) -> &'static str {
+    match (store, std::env::var("WATCHWORD_TEST_THROTTLE").as_deref()) {
+        (Store::File, _) | (_, Ok("memory") | Err(_)) => "",
+        (_, Ok("database")) => "[throttle]\nstore = \"database\"\n",
+        (_, Ok(other)) => panic!("WATCHWORD_TEST_THROTTLE={other:?}: expected memory or database"),
+    }
+}
+
 /// The test PostgreSQL server's URL (a superuser), or `None` with a note when there is none
 /// here; in CI a missing server fails.
 pub fn postgres_url() -> Option<String> {

@@ -1,4 +1,4 @@
-//! Brute-force login throttling, in memory and per instance (like Authelia's "regulation").
+//! The memory store of the throttle: per instance (like Authelia's "regulation").
 //!
 //! Each login costs one argon2 verification, so an attacker guessing passwords is already
 //! slowed down; this module stops the guessing altogether after a few failures. Failures are
@@ -29,7 +29,9 @@
 //! Counters held by an in-flight [`Attempt`] are never evicted (that would undo the reservation),
 //! so a table can exceed `max_entries` by at most the number of live attempts.
 //!
-//! The state is per process: several instances behind a load balancer each count on their own.
+//! The state is per process: several instances behind a load balancer each count on their own
+//! (`throttle.store = "memory"`). It is also the database store's fallback while its database
+//! cannot be reached (`throttle.on_store_error = "local"`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -38,73 +40,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The address a client is counted under: IPv4 as is (also when it arrives IPv4-mapped),
-/// IPv6 cut to its first `prefix` bits.
-fn network(ip: IpAddr, prefix: u8) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let prefix = u32::from(prefix.min(128));
-            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
-        v4 => v4,
-    }
-}
-
-/// Names longer than this are truncated for keying: callers already refuse longer names, and a
-/// stored key must not be as large as whatever a client sends.
-const MAX_KEY_BYTES: usize = 256;
-
-/// Limits for [`Throttle`], mapped from the configuration by the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThrottleSettings {
-    /// Off switch for deployments that throttle elsewhere (a proxy, a WAF); when false,
-    /// [`Throttle::begin`] always allows and nothing is stored.
-    pub enabled: bool,
-    /// How long a failure counts against its pair and its IP; also shared by both counters so
-    /// there is one number to reason about. Zero means failures are forgotten at once.
-    pub window: Duration,
-    /// Failures one account may see from one address within `window` before that pair is
-    /// locked; small, because a real user rarely mistypes more than a few times. Zero turns
-    /// the per-pair counter off.
-    pub max_failures_per_user: u32,
-    /// Failures one address may cause within `window`, over all names, before it is locked;
-    /// larger than the per-user limit because many users can share an address (NAT, proxies).
-    /// Zero turns the per-IP counter off.
-    pub max_failures_per_ip: u32,
-    /// Most counters each table (pairs, IPs) keeps, so a spray of random names or addresses
-    /// cannot grow memory without bound. Values below 1 are treated as 1.
-    pub max_entries: usize,
-    /// IPv6 clients are counted per network of this prefix length, not per address: one
-    /// subscriber usually holds a whole /64 (or more) and can pick a fresh address for every
-    /// guess. 128 counts single addresses; values above 128 are treated as 128.
-    pub ipv6_prefix: u8,
-}
-
-impl Default for ThrottleSettings {
-    /// Authelia-like defaults: 5 failures per account and address, 50 per address, in 15 min.
-    fn default() -> Self {
-        ThrottleSettings {
-            enabled: true,
-            window: Duration::from_secs(15 * 60),
-            max_failures_per_user: 5,
-            max_failures_per_ip: 50,
-            max_entries: 100_000,
-            ipv6_prefix: 64,
-        }
-    }
-}
-
-/// A login refused before any password work, so the caller can answer 429 with `Retry-After`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many failed logins; retry after {} s", retry_after.as_secs())]
-pub struct Locked {
-    /// Whole seconds (rounded up, at least 1) until the oldest counted failure leaves the
-    /// window, for the `Retry-After` header; when several counters are locked, the longest.
-    /// When the limit is reached only by attempts still in flight, 1 s: they settle within
-    /// milliseconds and a retry will see how they ended.
-    pub retry_after: Duration,
-}
+use super::rules::{network, normalize_name, whole_seconds, Locked, ThrottleSettings};
 
 /// The shared failure counters; cheap to clone (an `Arc` inside) so every actix worker and
 /// every [`Attempt`] can hold it without lifetimes.
@@ -158,14 +94,10 @@ impl Counter {
     }
 
     fn retry_after(&self, now: Instant, window: Duration) -> Duration {
-        let left = match self.failures.front() {
+        whole_seconds(match self.failures.front() {
             Some(&oldest) => window.saturating_sub(now.saturating_duration_since(oldest)),
             None => Duration::ZERO,
-        };
-        let secs = left
-            .as_secs()
-            .saturating_add(u64::from(left.subsec_nanos() > 0));
-        Duration::from_secs(secs.max(1))
+        })
     }
 
     /// Record a failure at `at`, keeping the queue sorted (attempts may settle out of order)
@@ -244,9 +176,37 @@ impl Throttle {
         })
     }
 
-    /// [`Throttle::begin`] at the current time, for the request handler.
+    /// [`Throttle::begin`] at the current time.
     pub fn begin_now(&self, user: &str, ip: IpAddr) -> Result<Attempt, Locked> {
         self.begin(user, ip, Instant::now())
+    }
+
+    /// Whether [`Throttle::begin`] would refuse `user` at `ip` now, without reserving
+    /// anything: the database store asks this of its fallback, whose counters from an outage
+    /// keep their lock after it.
+    pub fn locked(&self, user: &str, ip: IpAddr, now: Instant) -> Option<Locked> {
+        let s = &self.inner.settings;
+        if !s.enabled {
+            return None;
+        }
+        let mut guard = self.inner.lock();
+        let tables = &mut *guard;
+        if tables.pairs.is_empty() && tables.ips.is_empty() {
+            return None;
+        }
+        let ip = network(ip, s.ipv6_prefix);
+        let key: PairKey = (normalize_name(user), ip);
+        let pair_lock = check(
+            &mut tables.pairs,
+            &key,
+            s.max_failures_per_user,
+            now,
+            s.window,
+        );
+        let ip_lock = check(&mut tables.ips, &ip, s.max_failures_per_ip, now, s.window);
+        pair_lock
+            .max(ip_lock)
+            .map(|retry_after| Locked { retry_after })
     }
 
     /// Number of (pair, IP) counters held, for metrics and for tests of the memory bound.
@@ -363,19 +323,6 @@ fn make_room<K: Hash + Eq>(
             "login throttle: table of {max} counters full; forgot {evicted} with recent failures"
         );
     }
-}
-
-/// The key a user name is counted under: trimmed, Unicode-lowercased, at most 256 bytes.
-fn normalize_name(user: &str) -> Box<str> {
-    let mut name = user.trim().to_lowercase();
-    if name.len() > MAX_KEY_BYTES {
-        let mut end = MAX_KEY_BYTES;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name.truncate(end);
-    }
-    name.into_boxed_str()
 }
 
 /// A login allowed to proceed to the password check; holds its reserved slot until settled.
@@ -495,6 +442,7 @@ impl fmt::Debug for Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::login::throttle::rules::{network, normalize_name};
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::sync::Barrier;
 
@@ -714,6 +662,27 @@ mod tests {
         assert_eq!(results.iter().filter(|&&ok| !ok).count(), 45);
         // The five became failures: locked for the whole window now.
         assert_eq!(locked(&t, "alice", ip(1), now), WINDOW);
+    }
+
+    #[test]
+    fn locked_tells_without_reserving() {
+        let t = throttle();
+        let now = Instant::now();
+        assert_eq!(t.locked("alice", ip(1), now), None);
+        fail(&t, "alice", ip(1), now, 4);
+        for _ in 0..3 {
+            assert_eq!(
+                t.locked("alice", ip(1), now),
+                None,
+                "asking reserves nothing"
+            );
+        }
+        fail(&t, "alice", ip(1), now, 1);
+        assert_eq!(
+            t.locked("ALICE", ip(1), now).map(|l| l.retry_after),
+            Some(WINDOW)
+        );
+        assert_eq!(t.locked("alice", ip(1), now + WINDOW), None);
     }
 
     #[test]
@@ -946,6 +915,7 @@ mod tests {
             max_failures_per_ip: 1,
             max_entries: 0,
             ipv6_prefix: u8::MAX,
+            ..ThrottleSettings::default()
         });
         let now = Instant::now();
         t.begin("alice", ip(1), now).unwrap().failure();

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The throttle-store mode of bench/load.sh (`MODE=throttle bash bench/load.sh`): login
+# throughput at saturation divided by the argon2 limit (cores / t_argon2) with the throttle's
+# counters in memory, in SQLite and in PostgreSQL (throttle.store = "database", users in the
+# file), in one run, each database's ratio against memory's; then what the store adds to one
+# login (`cargo bench --bench throttle`: begin plus settlement, one at a time, no other load).
+#
+# Three servers run side by side on loopback (ports PORT, PORT+1, PORT+2), one per store, with
+# the production argon2 defaults, the throttle on (its defaults) and the demo user logging in
+# with the right password, so every login is a check and reservation before the hash and a
+# success after it. PostgreSQL is a throwaway server from tests/support/postgres.sh. Only one
+# server is loaded at a time. ROUNDS rounds; in each, every store gets DUR/2 s of saturating
+# logins, in an order that rotates from round to round, with t_argon2 probed before and after
+# each phase (a phase's cost is the mean of the two). The median per store counts.
+#
+# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for bench/load.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=${SMOKE:-0}
+DUR=${DUR:-10}
+[ "$SMOKE" = 1 ] && DUR=1
+PORT=${PORT:-18080}
+ROUNDS=${ROUNDS:-7}
+CORES=$(nproc)
+W=${PW_WORKERS:-$CORES}
+Q=${PW_QUEUE:-$((4 * W))}
+HALF=$(( (DUR + 1) / 2 ))
+LUA="$PWD/bench/wrk.lua"
+STORES=(memory sqlite postgres)
+N=2000
+[ "$SMOKE" = 1 ] && N=100
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (Debian package)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+TMP=$(mktemp -d)
+PIDS=()
+PG_DIR=""
+cleanup() {
+  for p in "${PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  [ -n "$PG_DIR" ] && bash tests/support/postgres.sh stop "$PG_DIR" >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  log "building the release binary and the probes (cargo build --release; cargo bench --no-run)"
+  cargo build --release --quiet
+  cargo bench --bench probe --no-run --quiet 2>/dev/null
+  cargo bench --bench throttle --no-run --quiet 2>/dev/null
+fi
+BIN=${CARGO_TARGET_DIR:-target}/release/watchword
+[ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
+
+log "a throwaway PostgreSQL (tests/support/postgres.sh)"
+eval "$(bash tests/support/postgres.sh start)"
+PG_DIR=$WATCHWORD_TEST_POSTGRES_DIR
+# A database of its own for the servers, another for the latency probe.
+for db in throttle_servers throttle_probe; do
+  psql -q "$WATCHWORD_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
+done
+PG_SERVERS=${WATCHWORD_TEST_POSTGRES_URL%/*}/throttle_servers
+PG_PROBE=${WATCHWORD_TEST_POSTGRES_URL%/*}/throttle_probe
+
+export RUST_LOG=${RUST_LOG:-warn}
+export WATCHWORD__PASSWORD__WORKERS="$W"
+export WATCHWORD__PASSWORD__QUEUE="$Q"
+# start STORE INDEX: a server whose throttle counts in STORE, on PORT + INDEX.
+start() {
+  local store=$1 port=$((PORT + $2)) env=()
+  case "$store" in
+    memory) ;;
+    sqlite) env=(WATCHWORD__THROTTLE__STORE=database "WATCHWORD__DATABASE__URL=sqlite://$TMP/throttle.db") ;;
+    postgres) env=(WATCHWORD__THROTTLE__STORE=database "WATCHWORD__DATABASE__URL=$PG_SERVERS") ;;
+  esac
+  env "${env[@]}" WATCHWORD__SERVER__BIND="127.0.0.1:$port" "$BIN" >"$TMP/$store.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs -X POST "http://127.0.0.1:$port/login" -H 'User-Name: user_test' -H 'Password: password_test' \
+    | grep -q '"token"' || { echo "$store: the demo login failed" >&2; cat "$TMP/$store.log" >&2; exit 1; }
+}
+for i in "${!STORES[@]}"; do start "${STORES[$i]}" "$i"; done
+
+PROBE=(cargo bench --quiet --bench probe --)
+probe_argon2() {
+  local t
+  t=$("${PROBE[@]}" --only argon2 2>/dev/null | cut -d= -f2)
+  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/throttle.sh: the probe gave no t_argon2 figure ('$t')" >&2; exit 1; }
+  echo "$t"
+}
+get() { grep -o "\b$2=[^ ]*" "$TMP/$1" | head -1 | cut -d= -f2; }
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
+
+LOGIN_CONNS=$((2 * W))
+log "$ROUNDS rounds of ${HALF}s saturating logins per store ($LOGIN_CONNS connections), t_argon2 probed around each"
+PREV=$(probe_argon2)
+for r in $(seq 1 "$ROUNDS"); do
+  for k in 0 1 2; do
+    i=$(( (k + r) % 3 ))
+    store=${STORES[$i]}
+    WRK_METHOD=POST WRK_DELAY_MS=0 wrk -t1 -c"$LOGIN_CONNS" -d"${HALF}s" --timeout 5s -s "$LUA" \
+      -H 'User-Name: user_test' -H 'Password: password_test' \
+      "http://127.0.0.1:$((PORT + i))/login" >"$TMP/login_${store}_$r" 2>&1
+    NOW=$(probe_argon2)
+    T=$(calc "($PREV + $NOW) / 2")
+    PREV=$NOW
+    OK=$(get "login_${store}_$r" ok_rps)
+    [[ $OK =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "no login figure for $store: $(cat "$TMP/login_${store}_$r")" >&2; exit 1; }
+    echo "$(calc "$OK * $T / 1000 / $CORES") $OK $T $(get "login_${store}_$r" p50_ms) $(get "login_${store}_$r" p99_ms)" \
+      >"$TMP/ratio_${store}_$r"
+  done
+done
+for p in "${PIDS[@]}"; do kill -0 "$p" || { echo "a server died" >&2; exit 1; }; done
+# Every login went through each store: no throttle errors, no refusals.
+for i in "${!STORES[@]}"; do
+  m=$(curl -fs "http://127.0.0.1:$((PORT + i))/metrics")
+  errors=$(awk '/^watchword_throttle_store_errors_total /{print $2}' <<<"$m")
+  [ "${errors:-0}" = 0 ] || { echo "${STORES[$i]}: $errors throttle store errors" >&2; exit 1; }
+done
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+PIDS=()
+
+log "what the store adds to one login: cargo bench --bench throttle ($N logins of each kind, one at a time)"
+cargo bench --quiet --bench throttle -- --n "$N" --sqlite "sqlite://$TMP/probe.db" --postgres "$PG_PROBE" \
+  >"$TMP/latency" 2>/dev/null
+lat() { grep "^$1=" "$TMP/latency" | cut -d= -f2; }
+
+col() { # STORE COLUMN: the column's values over the rounds
+  local r
+  for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$TMP/ratio_$1_$r"; done
+}
+echo
+echo "== watchword login throughput per throttle store ($(date -u +%Y-%m-%dT%H:%MZ))"
+echo "machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+echo "server:  argon2id defaults (config/default.toml), password.workers=$W, password.queue=$Q, throttle defaults; ${HALF}s per phase, $ROUNDS rounds"
+echo "stores:  memory = throttle.store \"memory\"; sqlite = throttle.store \"database\" on a file in $TMP; postgres = the same on PostgreSQL $("$(ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres" --version | awk '{print $3}') on loopback; users in the file"
+echo
+printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' store "login / limit (median)" "logins/s" "p50 / p99 ms" "per round"
+printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' --------- ------------------------ ------------ -------------------- ----------------------------------------
+declare -A RATIO
+for store in "${STORES[@]}"; do
+  RATIO[$store]=$(col "$store" 1 | median)
+  printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' "$store" "${RATIO[$store]}" "$(col "$store" 2 | median)" \
+    "$(col "$store" 4 | median) / $(col "$store" 5 | median)" "$(col "$store" 1 | tr '\n' ' ')"
+done
+echo
+echo "one login's throttle work (begin + settlement), µs, p50 / p99, no other load:"
+printf '| %-9s | %-22s | %-22s | %-22s | %-22s |\n' store "right password" "wrong password, new name" "refused (locked)" "added to a login (p50)"
+printf '| %-9s | %-22s | %-22s | %-22s | %-22s |\n' --------- ---------------------- ---------------------- ---------------------- ----------------------
+for store in "${STORES[@]}"; do
+  added=$(calc "$(lat "${store}_success_p50_us") - $(lat memory_success_p50_us)" 1)
+  printf '| %-9s | %-22s | %-22s | %-22s | %-22s |\n' "$store" \
+    "$(lat "${store}_success_p50_us") / $(lat "${store}_success_p99_us")" \
+    "$(lat "${store}_failure_p50_us") / $(lat "${store}_failure_p99_us")" \
+    "$(lat "${store}_refused_p50_us") / $(lat "${store}_refused_p99_us")" "$added"
+done
+echo
+FAILS=0
+for store in sqlite postgres; do
+  REL=$(calc "${RATIO[$store]} / ${RATIO[memory]}")
+  if awk "BEGIN {exit !($REL >= 0.95)}"; then v=PASS; else v=FAIL; FAILS=$((FAILS + 1)); fi
+  printf '| %-56s | %-8s | %-8s | %-4s |\n' "$store throttle login ratio >= 0.95 x the memory throttle's" "$REL x" ">= 0.95" "$v"
+done
+echo
+if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
+echo "bench/throttle.sh took ${SECONDS}s"
+[ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]
