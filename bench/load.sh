@@ -270,6 +270,9 @@ CL_VERIFY_CONNS=${CL_VERIFY_CONNS:-2}
 CL_ROUNDS=${CL_ROUNDS:-5}
 log "phase 6/7: hashing threads at nice 10 and SCHED_IDLE in turn, $CL_ROUNDS rounds: $CL_LOGIN_CONNS connections of logins alone, then with /verify closed loop on $CL_VERIFY_CONNS connections"
 for i in $(seq 1 $CL_ROUNDS); do
+  # The floor: the same /verify loop with no logins at all (what the loop, wrk and the HTTP
+  # workers cost each other on these cores, which no hashing policy can take away).
+  DUR=$HALF run_wrk "cl_verify_none_$i" 1 "$CL_VERIFY_CONNS" GET 0 /verify "${AUTH[@]}"
   order="nice idle"
   [ $((i % 2)) = 0 ] && order="idle nice"
   for pol in $order; do
@@ -415,6 +418,7 @@ fig "/verify p99, paced, no login load" "$V_IDLE ms" "$(get verify_idle rps) req
 fig "/healthz p99, paced, no login load" "$H_IDLE ms" "$(get healthz_idle rps) req/s"
 fig "/verify p99, paced, logins saturating" "$V_BUSY ms" "p99.9 $(get verify_busy p999_ms) ms; logins meanwhile $BG_LOGIN/s"
 fig "/healthz p99, paced, logins saturating" "$H_BUSY ms" "p99.9 $(get healthz_busy p999_ms) ms"
+fig "/verify p99, closed loop, no login load" "$(R=$CL_ROUNDS med cl_verify_none p99_ms) ms" "rounds: $(R=$CL_ROUNDS each cl_verify_none p99_ms 2); p50 $(R=$CL_ROUNDS med cl_verify_none p50_ms) ms, $(R=$CL_ROUNDS med cl_verify_none rps) req/s"
 for pol in nice idle; do
   label="nice 10"
   [ "$pol" = idle ] && label=SCHED_IDLE

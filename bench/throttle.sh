@@ -108,6 +108,19 @@ get() { grep -o "\b$2=[^ ]*" "$TMP/$1" | head -1 | cut -d= -f2; }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
 
+# CPU time in ms (user + system) of a process, and of every PostgreSQL process of the
+# throwaway cluster (its postmaster and the backends it forked), from /proc.
+TICK_MS=$(awk -v h="$(getconf CLK_TCK)" 'BEGIN {print 1000 / h}')
+cpu_ms() { awk -v t="$TICK_MS" '{print ($14 + $15) * t}' "/proc/$1/stat"; }
+PG_MASTER=$(head -1 "$PG_DIR/data/postmaster.pid")
+pg_cpu_ms() {
+  local p total=0
+  for p in $PG_MASTER $(pgrep -P "$PG_MASTER"); do
+    [ -r "/proc/$p/stat" ] && total=$(awk -v a="$total" -v b="$(cpu_ms "$p" 2>/dev/null || echo 0)" 'BEGIN {print a + b}')
+  done
+  echo "$total"
+}
+
 LOGIN_CONNS=$((2 * W))
 log "$ROUNDS rounds of ${HALF}s saturating logins per store ($LOGIN_CONNS connections), t_argon2 probed around each"
 PREV=$(probe_argon2)
@@ -115,9 +128,13 @@ for r in $(seq 1 "$ROUNDS"); do
   for k in 0 1 2; do
     i=$(( (k + r) % 3 ))
     store=${STORES[$i]}
+    S0=$(cpu_ms "${PIDS[$i]}"); D0=$(pg_cpu_ms)
     WRK_METHOD=POST WRK_DELAY_MS=0 wrk -t1 -c"$LOGIN_CONNS" -d"${HALF}s" --timeout 5s -s "$LUA" \
       -H 'User-Name: user_test' -H 'Password: password_test' \
       "http://127.0.0.1:$((PORT + i))/login" >"$TMP/login_${store}_$r" 2>&1
+    S1=$(cpu_ms "${PIDS[$i]}"); D1=$(pg_cpu_ms)
+    N_OK=$(get "login_${store}_$r" s200)
+    echo "$(calc "($S1 - $S0) / $N_OK" 3) $(calc "($D1 - $D0) / $N_OK" 3)" >"$TMP/cpu_${store}_$r"
     NOW=$(probe_argon2)
     T=$(calc "($PREV + $NOW) / 2")
     PREV=$NOW
@@ -160,6 +177,17 @@ for store in "${STORES[@]}"; do
   RATIO[$store]=$(col "$store" 1 | median)
   printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' "$store" "${RATIO[$store]}" "$(col "$store" 2 | median)" \
     "$(col "$store" 4 | median) / $(col "$store" 5 | median)" "$(col "$store" 1 | tr '\n' ' ')"
+done
+echo
+# CPU per login (median of the rounds): the server process (argon2 included) and the
+# PostgreSQL cluster, which runs on the same cores here and would not on a real deployment.
+cpucol() { local r; for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$TMP/cpu_$1_$r"; done | median; }
+echo "CPU per login, ms (median of the rounds; user + system from /proc):"
+printf '| %-9s | %-16s | %-18s | %-30s |\n' store "server process" "PostgreSQL cluster" "server's extra over memory"
+printf '| %-9s | %-16s | %-18s | %-30s |\n' --------- ---------------- ------------------ ------------------------------
+for store in "${STORES[@]}"; do
+  printf '| %-9s | %-16s | %-18s | %-30s |\n' "$store" "$(cpucol "$store" 1)" "$(cpucol "$store" 2)" \
+    "$(calc "$(cpucol "$store" 1) - $(cpucol memory 1)" 3)"
 done
 echo
 echo "one login's throttle work (begin + settlement), µs, p50 / p99, no other load:"
