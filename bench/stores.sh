@@ -28,40 +28,12 @@ HALF=$(( (DUR + 1) / 2 ))
 LUA="$PWD/bench/wrk.lua"
 STORES=(file sqlite postgres)
 
-log() { printf '>> %s\n' "$*" >&2; }
+NAME=bench/stores.sh
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-if ! command -v wrk >/dev/null 2>&1; then
-  log "installing wrk (Debian package)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
-
-TMP=$(mktemp -d)
-PIDS=()
-PG_DIR=""
-cleanup() {
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  [ -n "$PG_DIR" ] && bash tests/support/postgres.sh stop "$PG_DIR" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  log "building the release binary and the probe (cargo build --release; cargo bench --no-run)"
-  cargo build --release --quiet
-  cargo bench --bench probe --no-run --quiet 2>/dev/null
-fi
-BIN=${CARGO_TARGET_DIR:-target}/release/watchword
-[ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
-
-log "a throwaway PostgreSQL (tests/support/postgres.sh)"
-eval "$(bash tests/support/postgres.sh start)"
-PG_DIR=$WATCHWORD_TEST_POSTGRES_DIR
+build_release probe
+start_postgres
 
 export RUST_LOG=${RUST_LOG:-warn}
 export WATCHWORD__THROTTLE__ENABLED=false
@@ -90,16 +62,7 @@ start() {
 }
 for i in "${!STORES[@]}"; do start "${STORES[$i]}" "$i"; done
 
-PROBE=(cargo bench --quiet --bench probe --)
-probe_argon2() {
-  local t
-  t=$("${PROBE[@]}" --only argon2 2>/dev/null | cut -d= -f2)
-  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/stores.sh: the probe gave no t_argon2 figure ('$t')" >&2; exit 1; }
-  echo "$t"
-}
 get() { grep -o "\b$2=[^ ]*" "$TMP/$1" | head -1 | cut -d= -f2; }
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
 
 LOGIN_CONNS=$((2 * W))
 log "$ROUNDS rounds of ${HALF}s saturating logins per store ($LOGIN_CONNS connections), t_argon2 probed around each"
@@ -143,7 +106,13 @@ done
 echo
 FAILS=0
 for store in sqlite postgres; do
-  REL=$(calc "${RATIO[$store]} / ${RATIO[file]}")
+  # Paired per round, as bench/throttle.sh: the store's ratio over the file store's in the
+  # same round (adjacent phases), then the median; the ratio of the medians is printed too.
+  PAIRS=$(for r in $(seq 1 "$ROUNDS"); do
+    calc "$(awk '{print $1}' "$TMP/ratio_${store}_$r") / $(awk '{print $1}' "$TMP/ratio_file_$r")"; echo
+  done)
+  REL=$(median <<<"$PAIRS")
+  echo "$store / file, per round: $(tr '\n' ' ' <<<"$PAIRS")(median $REL; ratio of the medians $(calc "${RATIO[$store]} / ${RATIO[file]}"))"
   if awk "BEGIN {exit !($REL >= 0.95)}"; then v=PASS; else v=FAIL; FAILS=$((FAILS + 1)); fi
   printf '| %-52s | %-8s | %-8s | %-4s |\n' "$store login ratio >= 0.95 x the file store's" "$REL x" ">= 0.95" "$v"
 done

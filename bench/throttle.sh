@@ -31,41 +31,12 @@ STORES=(memory sqlite postgres)
 N=2000
 [ "$SMOKE" = 1 ] && N=100
 
-log() { printf '>> %s\n' "$*" >&2; }
+NAME=bench/throttle.sh
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-if ! command -v wrk >/dev/null 2>&1; then
-  log "installing wrk (Debian package)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
-
-TMP=$(mktemp -d)
-PIDS=()
-PG_DIR=""
-cleanup() {
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  [ -n "$PG_DIR" ] && bash tests/support/postgres.sh stop "$PG_DIR" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  log "building the release binary and the probes (cargo build --release; cargo bench --no-run)"
-  cargo build --release --quiet
-  cargo bench --bench probe --no-run --quiet 2>/dev/null
-  cargo bench --bench throttle --no-run --quiet 2>/dev/null
-fi
-BIN=${CARGO_TARGET_DIR:-target}/release/watchword
-[ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
-
-log "a throwaway PostgreSQL (tests/support/postgres.sh)"
-eval "$(bash tests/support/postgres.sh start)"
-PG_DIR=$WATCHWORD_TEST_POSTGRES_DIR
+build_release probe throttle
+start_postgres
 # A database of its own for the servers, another for the latency probe.
 for db in throttle_servers throttle_probe; do
   psql -q "$WATCHWORD_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
@@ -97,22 +68,12 @@ start() {
 }
 for i in "${!STORES[@]}"; do start "${STORES[$i]}" "$i"; done
 
-PROBE=(cargo bench --quiet --bench probe --)
-probe_argon2() {
-  local t
-  t=$("${PROBE[@]}" --only argon2 2>/dev/null | cut -d= -f2)
-  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/throttle.sh: the probe gave no t_argon2 figure ('$t')" >&2; exit 1; }
-  echo "$t"
-}
 get() { grep -o "\b$2=[^ ]*" "$TMP/$1" | head -1 | cut -d= -f2; }
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
 
 # CPU time in ms (user + system) of a process, and of every PostgreSQL process of the
 # throwaway cluster (its postmaster and the backends it forked), from /proc.
 TICK_MS=$(awk -v h="$(getconf CLK_TCK)" 'BEGIN {print 1000 / h}')
 cpu_ms() { awk -v t="$TICK_MS" '{print ($14 + $15) * t}' "/proc/$1/stat"; }
-PG_MASTER=$(head -1 "$PG_DIR/data/postmaster.pid")
 pg_cpu_ms() {
   local p total=0
   for p in $PG_MASTER $(pgrep -P "$PG_MASTER"); do

@@ -1,0 +1,61 @@
+# Sourced by bench/stores.sh, bench/throttle.sh and bench/side_by_side.sh: what every
+# several-server benchmark needs (wrk, a scratch folder that is cleaned up with the servers in
+# it, the release binary, a throwaway PostgreSQL, the argon2 probe, small arithmetic).
+# The caller sets NAME (its own path, for messages) and runs from the repository's root.
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk (Debian package)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+TMP=$(mktemp -d)
+PIDS=()
+PG_DIR=""
+cleanup() {
+  for p in "${PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  [ -n "$PG_DIR" ] && bash tests/support/postgres.sh stop "$PG_DIR" >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+# build_release [BENCH…]: the release binary and the named benches, unless NO_BUILD=1; sets BIN.
+build_release() {
+  if [ "${NO_BUILD:-0}" != 1 ]; then
+    log "building the release binary${1:+ and the benches $*} (cargo build --release; cargo bench --no-run)"
+    cargo build --release --quiet
+    local b
+    for b in "$@"; do cargo bench --bench "$b" --no-run --quiet 2>/dev/null; done
+  fi
+  BIN=${CARGO_TARGET_DIR:-target}/release/watchword
+  [ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
+}
+
+# start_postgres: a throwaway PostgreSQL (tests/support/postgres.sh), stopped by cleanup;
+# sets WATCHWORD_TEST_POSTGRES_URL, PG_DIR and PG_MASTER (the postmaster's pid).
+start_postgres() {
+  log "a throwaway PostgreSQL (tests/support/postgres.sh)"
+  eval "$(bash tests/support/postgres.sh start)"
+  PG_DIR=$WATCHWORD_TEST_POSTGRES_DIR
+  PG_MASTER=$(head -1 "$PG_DIR/data/postmaster.pid")
+}
+
+# probe_argon2: one argon2 check's time in ms on one thread (benches/probe.rs).
+probe_argon2() {
+  local t
+  t=$(cargo bench --quiet --bench probe -- --only argon2 2>/dev/null | cut -d= -f2)
+  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "$NAME: the probe gave no t_argon2 figure ('$t')" >&2; exit 1; }
+  echo "$t"
+}
+
+# median: of the numbers on stdin (of an even count, the lower middle one).
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# calc EXPR [DIGITS]
+calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
