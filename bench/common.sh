@@ -59,3 +59,38 @@ probe_argon2() {
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # calc EXPR [DIGITS]
 calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
+
+# The per-store phases of bench/stores.sh and bench/throttle.sh leave, for each STORE and round
+# R, $TMP/ratio_STORE_R: "login/limit logins/s t_argon2 p50_ms p99_ms".
+# col STORE COLUMN: that column's values over the ROUNDS rounds.
+col() {
+  local r
+  for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$TMP/ratio_$1_$r"; done
+}
+# ratio_table STORE…: a row per store (medians and the rounds); fills RATIO[STORE].
+declare -A RATIO
+ratio_table() {
+  local store
+  printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' store "login / limit (median)" "logins/s" "p50 / p99 ms" "per round"
+  printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' --------- ------------------------ ------------ -------------------- ----------------------------------------
+  for store in "$@"; do
+    RATIO[$store]=$(col "$store" 1 | median)
+    printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' "$store" "${RATIO[$store]}" "$(col "$store" 2 | median)" \
+      "$(col "$store" 4 | median) / $(col "$store" 5 | median)" "$(col "$store" 1 | tr '\n' ' ')"
+  done
+}
+# paired REFERENCE STORE LABEL: the acceptance line "STORE >= 0.95 x REFERENCE", paired per
+# round (the store's ratio over the reference's in the same round: adjacent phases, each divided
+# by the argon2 cost probed around it, so a slow minute of the VM lowers both sides), then the
+# median; the ratio of the medians is printed too. Counts a failure in FAILS.
+FAILS=0
+paired() {
+  local ref=$1 store=$2 pairs rel v r
+  pairs=$(for r in $(seq 1 "$ROUNDS"); do
+    calc "$(awk '{print $1}' "$TMP/ratio_${store}_$r") / $(awk '{print $1}' "$TMP/ratio_${ref}_$r")"; echo
+  done)
+  rel=$(median <<<"$pairs")
+  echo "$store / $ref, per round: $(tr '\n' ' ' <<<"$pairs")(median $rel; ratio of the medians $(calc "${RATIO[$store]} / ${RATIO[$ref]}"))"
+  if awk "BEGIN {exit !($rel >= 0.95)}"; then v=PASS; else v=FAIL; FAILS=$((FAILS + 1)); fi
+  printf '| %-60s | %-8s | %-8s | %-4s |\n' "$3" "$rel x" ">= 0.95" "$v"
+}

@@ -85,36 +85,16 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 for p in "${PIDS[@]}"; do kill -0 "$p" || { echo "a server died" >&2; exit 1; }; done
 
-col() { # STORE COLUMN: the column's values over the rounds
-  local r
-  for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$TMP/ratio_$1_$r"; done
-}
 echo
 echo "== watchword login throughput per user store ($(date -u +%Y-%m-%dT%H:%MZ))"
 echo "machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "server:  argon2id defaults (config/default.toml), password.workers=$W, password.queue=$Q; ${HALF}s per phase, $ROUNDS rounds"
 echo "stores:  file = config/users.toml; sqlite = a file in $TMP; postgres = PostgreSQL $("$(ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres" --version | awk '{print $3}') on loopback"
 echo
-printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' store "login / limit (median)" "logins/s" "p50 / p99 ms" "per round"
-printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' --------- ------------------------ ------------ -------------------- ----------------------------------------
-declare -A RATIO
-for store in "${STORES[@]}"; do
-  RATIO[$store]=$(col "$store" 1 | median)
-  printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' "$store" "${RATIO[$store]}" "$(col "$store" 2 | median)" \
-    "$(col "$store" 4 | median) / $(col "$store" 5 | median)" "$(col "$store" 1 | tr '\n' ' ')"
-done
+ratio_table "${STORES[@]}"
 echo
-FAILS=0
 for store in sqlite postgres; do
-  # Paired per round, as bench/throttle.sh: the store's ratio over the file store's in the
-  # same round (adjacent phases), then the median; the ratio of the medians is printed too.
-  PAIRS=$(for r in $(seq 1 "$ROUNDS"); do
-    calc "$(awk '{print $1}' "$TMP/ratio_${store}_$r") / $(awk '{print $1}' "$TMP/ratio_file_$r")"; echo
-  done)
-  REL=$(median <<<"$PAIRS")
-  echo "$store / file, per round: $(tr '\n' ' ' <<<"$PAIRS")(median $REL; ratio of the medians $(calc "${RATIO[$store]} / ${RATIO[file]}"))"
-  if awk "BEGIN {exit !($REL >= 0.95)}"; then v=PASS; else v=FAIL; FAILS=$((FAILS + 1)); fi
-  printf '| %-52s | %-8s | %-8s | %-4s |\n' "$store login ratio >= 0.95 x the file store's" "$REL x" ">= 0.95" "$v"
+  paired file "$store" "$store login ratio >= 0.95 x the file store's"
 done
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi

@@ -121,24 +121,13 @@ cargo bench --quiet --bench throttle -- --n "$N" --sqlite "sqlite://$TMP/probe.d
   >"$TMP/latency" 2>/dev/null
 lat() { grep "^$1=" "$TMP/latency" | cut -d= -f2; }
 
-col() { # STORE COLUMN: the column's values over the rounds
-  local r
-  for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$TMP/ratio_$1_$r"; done
-}
 echo
 echo "== watchword login throughput per throttle store ($(date -u +%Y-%m-%dT%H:%MZ))"
 echo "machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "server:  argon2id defaults (config/default.toml), password.workers=$W, password.queue=$Q, throttle defaults; ${HALF}s per phase, $ROUNDS rounds"
 echo "stores:  memory = throttle.store \"memory\"; sqlite = throttle.store \"database\" on a file in $TMP; postgres = the same on PostgreSQL $("$(ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres" --version | awk '{print $3}') on loopback; users in the file"
 echo
-printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' store "login / limit (median)" "logins/s" "p50 / p99 ms" "per round"
-printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' --------- ------------------------ ------------ -------------------- ----------------------------------------
-declare -A RATIO
-for store in "${STORES[@]}"; do
-  RATIO[$store]=$(col "$store" 1 | median)
-  printf '| %-9s | %-24s | %-12s | %-20s | %-40s |\n' "$store" "${RATIO[$store]}" "$(col "$store" 2 | median)" \
-    "$(col "$store" 4 | median) / $(col "$store" 5 | median)" "$(col "$store" 1 | tr '\n' ' ')"
-done
+ratio_table "${STORES[@]}"
 echo
 # CPU per login (median of the rounds): the server process (argon2 included) and the
 # PostgreSQL cluster, which runs on the same cores here and would not on a real deployment.
@@ -162,17 +151,8 @@ for store in "${STORES[@]}"; do
     "$(lat "${store}_refused_p50_us") / $(lat "${store}_refused_p99_us")" "$added"
 done
 echo
-FAILS=0
-# Paired per round: a store's ratio over memory's in the same round (adjacent phases, each
-# divided by the argon2 cost probed around it), so a slow minute of the VM lowers both sides.
 for store in sqlite postgres; do
-  PAIRS=$(for r in $(seq 1 "$ROUNDS"); do
-    calc "$(awk '{print $1}' "$TMP/ratio_${store}_$r") / $(awk '{print $1}' "$TMP/ratio_memory_$r")"; echo
-  done)
-  REL=$(median <<<"$PAIRS")
-  echo "$store / memory, per round: $(tr '\n' ' ' <<<"$PAIRS")(median $REL; ratio of the medians $(calc "${RATIO[$store]} / ${RATIO[memory]}"))"
-  if awk "BEGIN {exit !($REL >= 0.95)}"; then v=PASS; else v=FAIL; FAILS=$((FAILS + 1)); fi
-  printf '| %-56s | %-8s | %-8s | %-4s |\n' "$store throttle login ratio >= 0.95 x the memory throttle's" "$REL x" ">= 0.95" "$v"
+  paired memory "$store" "$store throttle login ratio >= 0.95 x the memory throttle's"
 done
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
