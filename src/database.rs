@@ -26,10 +26,14 @@ use sqlx::{AnyPool, ConnectOptions, Connection};
 use crate::config::{DatabaseKind, DatabaseSettings};
 
 /// The schema of each kind, embedded at build time from `migrations/<kind>/NNNN_name.sql`.
-/// Both directories hold the same versions; a later feature adds its tables as the next
-/// version in both.
+/// A feature that needs tables adds them as the next version in both directories; a change
+/// for one kind only (0003 rewrote PostgreSQL's throttle functions) is a version of that
+/// kind alone.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a pooled PostgreSQL connection may sit idle before it is pinged on acquire.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 fn migrator(kind: DatabaseKind) -> &'static Migrator {
     match kind {
@@ -258,10 +262,23 @@ impl Database {
             .max_connections(settings.pool_size)
             .min_connections(0)
             .acquire_timeout(timeout)
-            // A connection broken by a database restart is found and replaced here, not
-            // handed to a login. A SQLite connection is a file handle that no server restart
-            // breaks: no ping (a round trip to its thread) before every query.
-            .test_before_acquire(kind == DatabaseKind::Postgres)
+            // sqlx's own test pings before every acquire: a second round trip for each
+            // query, which was most of what the PostgreSQL throttle cost a login
+            // (BENCHMARKS.md). A connection that was in use a moment ago is alive; one that sat
+            // idle may have been cut by a database restart, so it is pinged first and replaced
+            // if it does not answer. A broken connection that slips through fails its one
+            // query like an outage would (503 or the throttle's fallback) and is closed by
+            // the pool's test on release. A SQLite connection is a file handle that no server
+            // restart breaks: never pinged.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if kind == DatabaseKind::Postgres && meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .idle_timeout(Some(Duration::from_secs(300)));
         // The pool spawns its maintenance task on the runtime it is made in.
         let pool = wait_on(
