@@ -47,10 +47,11 @@ start_postgres() {
   PG_MASTER=$(head -1 "$PG_DIR/data/postmaster.pid")
 }
 
-# probe_argon2: one argon2 check's time in ms on one thread (benches/probe.rs).
+# probe_argon2 [PREFIX…]: one argon2 check's time in ms on one thread (benches/probe.rs),
+# run under PREFIX (e.g. `taskset -c 1`) when given.
 probe_argon2() {
   local t
-  t=$(cargo bench --quiet --bench probe -- --only argon2 2>/dev/null | cut -d= -f2)
+  t=$("$@" cargo bench --quiet --bench probe -- --only argon2 2>/dev/null | cut -d= -f2)
   [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "$NAME: the probe gave no t_argon2 figure ('$t')" >&2; exit 1; }
   echo "$t"
 }

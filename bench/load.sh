@@ -32,7 +32,8 @@
 #                      NO_BUILD and SMOKE apply)
 #   MODE=throttle      the throttle-store mode (bench/throttle.sh): login / limit with the
 #                      throttle's counters in memory, SQLite and PostgreSQL in one run, and
-#                      the time the store adds to one login (the same variables apply)
+#                      the time the store adds to one login (the same variables apply); APART=1
+#                      gives the server one core and the database and wrk the other
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${MODE:-}" = stores ]; then exec bash bench/stores.sh; fi

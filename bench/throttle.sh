@@ -13,7 +13,15 @@
 # logins, in an order that rotates from round to round, with t_argon2 probed before and after
 # each phase (a phase's cost is the mean of the two). The median per store counts.
 #
-# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for bench/load.sh.
+# APART=1 is a replica whose database is another machine, on two cores: the server under load
+# has core 1 to itself (one hashing thread, one HTTP worker; the limit is 1 / t_argon2, probed
+# on that core), while wrk and the whole PostgreSQL cluster run on core 0. The ratio then is
+# what the shared counters cost a replica's own login capacity; what they cost the database
+# is the cluster's CPU per login in the second table. Without APART the cluster shares the
+# server's cores, as on a single host.
+#
+# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for bench/load.sh;
+# APART (0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +30,17 @@ DUR=${DUR:-10}
 [ "$SMOKE" = 1 ] && DUR=1
 PORT=${PORT:-18080}
 ROUNDS=${ROUNDS:-7}
+APART=${APART:-0}
 CORES=$(nproc)
+# Prefixes of the server's and the load's commands: pinned in APART mode, none otherwise.
+ON_SERVER=()
+ON_CLIENT=()
+if [ "$APART" = 1 ]; then
+  [ "$CORES" -ge 2 ] || { echo "APART=1 needs two cores" >&2; exit 1; }
+  CORES=1
+  ON_SERVER=(taskset -c 1)
+  ON_CLIENT=(taskset -c 0)
+fi
 W=${PW_WORKERS:-$CORES}
 Q=${PW_QUEUE:-$((4 * W))}
 HALF=$(( (DUR + 1) / 2 ))
@@ -37,6 +55,8 @@ source bench/common.sh
 
 build_release probe throttle
 start_postgres
+# The cluster's backends are forked by the postmaster and inherit its core.
+[ "$APART" = 1 ] && for p in $PG_MASTER $(pgrep -P "$PG_MASTER"); do taskset -a -p -c 0 "$p" >/dev/null; done
 # A database of its own for the servers, another for the latency probe.
 for db in throttle_servers throttle_probe; do
   psql -q "$WATCHWORD_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
@@ -47,6 +67,7 @@ PG_PROBE=${WATCHWORD_TEST_POSTGRES_URL%/*}/throttle_probe
 export RUST_LOG=${RUST_LOG:-warn}
 export WATCHWORD__PASSWORD__WORKERS="$W"
 export WATCHWORD__PASSWORD__QUEUE="$Q"
+[ "$APART" = 1 ] && export WATCHWORD__SERVER__WORKERS=1
 # start STORE INDEX: a server whose throttle counts in STORE, on PORT + INDEX.
 start() {
   local store=$1 port=$((PORT + $2)) env=()
@@ -56,7 +77,7 @@ start() {
     postgres) env=(WATCHWORD__THROTTLE__STORE=database "WATCHWORD__DATABASE__URL=$PG_SERVERS") ;;
   esac
   # /metrics is served only on metrics.bind: a port of its own, PORT + 10 + INDEX.
-  env "${env[@]}" WATCHWORD__SERVER__BIND="127.0.0.1:$port" \
+  "${ON_SERVER[@]}" env "${env[@]}" WATCHWORD__SERVER__BIND="127.0.0.1:$port" \
     WATCHWORD__METRICS__BIND="127.0.0.1:$((port + 10))" "$BIN" >"$TMP/$store.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do
@@ -82,21 +103,23 @@ pg_cpu_ms() {
   echo "$total"
 }
 
+# t_argon2 on the cores the server runs on.
+on_server_probe() { probe_argon2 "${ON_SERVER[@]}"; }
 LOGIN_CONNS=$((2 * W))
 log "$ROUNDS rounds of ${HALF}s saturating logins per store ($LOGIN_CONNS connections), t_argon2 probed around each"
-PREV=$(probe_argon2)
+PREV=$(on_server_probe)
 for r in $(seq 1 "$ROUNDS"); do
   for k in 0 1 2; do
     i=$(( (k + r) % 3 ))
     store=${STORES[$i]}
     S0=$(cpu_ms "${PIDS[$i]}"); D0=$(pg_cpu_ms)
-    WRK_METHOD=POST WRK_DELAY_MS=0 wrk -t1 -c"$LOGIN_CONNS" -d"${HALF}s" --timeout 5s -s "$LUA" \
+    WRK_METHOD=POST WRK_DELAY_MS=0 "${ON_CLIENT[@]}" wrk -t1 -c"$LOGIN_CONNS" -d"${HALF}s" --timeout 5s -s "$LUA" \
       -H 'User-Name: user_test' -H 'Password: password_test' \
       "http://127.0.0.1:$((PORT + i))/login" >"$TMP/login_${store}_$r" 2>&1
     S1=$(cpu_ms "${PIDS[$i]}"); D1=$(pg_cpu_ms)
     N_OK=$(get "login_${store}_$r" s200)
     echo "$(calc "($S1 - $S0) / $N_OK" 3) $(calc "($D1 - $D0) / $N_OK" 3)" >"$TMP/cpu_${store}_$r"
-    NOW=$(probe_argon2)
+    NOW=$(on_server_probe)
     T=$(calc "($PREV + $NOW) / 2")
     PREV=$NOW
     OK=$(get "login_${store}_$r" ok_rps)
@@ -123,8 +146,9 @@ lat() { grep "^$1=" "$TMP/latency" | cut -d= -f2; }
 
 echo
 echo "== watchword login throughput per throttle store ($(date -u +%Y-%m-%dT%H:%MZ))"
-echo "machine: $CORES cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "server:  argon2id defaults (config/default.toml), password.workers=$W, password.queue=$Q, throttle defaults; ${HALF}s per phase, $ROUNDS rounds"
+[ "$APART" = 1 ] && echo "APART:   the server under load alone on core 1 (limit = 1 / t_argon2 there); wrk and the PostgreSQL cluster on core 0"
 echo "stores:  memory = throttle.store \"memory\"; sqlite = throttle.store \"database\" on a file in $TMP; postgres = the same on PostgreSQL $("$(ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres" --version | awk '{print $3}') on loopback; users in the file"
 echo
 ratio_table "${STORES[@]}"
