@@ -1,11 +1,12 @@
 -- The throttle's begin and settle with one pass over each counter's entries.
 --
 -- 0002 split the entry arithmetic into small PL/pgSQL functions (live entries, oldest,
--- newest, held_until, settled), about eighteen calls for a login that succeeds. Each call
--- sets up its own executor state, and in a transaction of one statement its expressions are
--- prepared anew every time: that set-up, not the rows, was most of the CPU PostgreSQL spent
--- on a login (BENCHMARKS.md). Here one function makes one pass per counter: six calls a
--- login. Same rules, same results, same lock order (pair row, address row, size rows).
+-- newest, held_until, settled): about eighteen calls for a login that succeeds. Each call
+-- sets up an executor state of its own, and in a transaction of one statement its
+-- expressions are prepared anew every time: a large part of the CPU PostgreSQL spent on a
+-- login (BENCHMARKS.md). Here one function makes one pass per counter: six calls for a login
+-- that succeeds (begin, two scans, settle, two settlements). Same rules, same results, same
+-- lock order (pair row, address row, size rows).
 
 -- One pass over a counter's entries: those that still count at p_now, the oldest failure
 -- among them (settled, or a reservation no longer held; NULL when there is none), and the
@@ -37,15 +38,50 @@ BEGIN
 END $$;
 
 -- What settling p_entry with p_outcome (0 release, 1 failure, 2 success) leaves, with the
--- row's `newest` and `held_until`: 0002's throttle_settled and two more passes in one call.
+-- row's `newest` and `held_until`: 0002's throttle_settled and its two follow-up passes in one.
 CREATE FUNCTION throttle_settle_entries(p_entries BIGINT[], p_entry BIGINT, p_outcome INT,
     p_now BIGINT, p_cutoff BIGINT, p_hold BIGINT, p_limit INT,
     OUT entries BIGINT[], OUT newest BIGINT, OUT held_until BIGINT)
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     e BIGINT;
+    failures INT := 0;
+    gone BOOLEAN := false;
+    held BOOLEAN;
+    oldest INT;
 BEGIN
-    entries := throttle_settled(p_entries, p_entry, p_outcome, p_now, p_cutoff, p_hold, p_limit);
+    entries := '{}';
+    FOREACH e IN ARRAY p_entries LOOP
+        held := (e & 1048575) <> 0 AND (e >> 20) + p_hold > p_now;
+        IF NOT gone AND e = p_entry THEN
+            gone := true;          -- the settled reservation itself
+        ELSIF NOT ((e >> 20) > p_cutoff OR held) THEN
+            NULL;                  -- expired
+        ELSIF p_outcome = 2 AND NOT held THEN
+            NULL;                  -- success clears the failures
+        ELSE
+            entries := entries || e;
+            IF NOT held THEN
+                failures := failures + 1;
+            END IF;
+        END IF;
+    END LOOP;
+    IF p_outcome = 1 AND (p_entry >> 20) > p_cutoff THEN
+        entries := entries || ((p_entry >> 20) << 20);
+        failures := failures + 1;
+        -- At most p_limit failures are kept, the newest; reservations all are.
+        WHILE failures > p_limit LOOP
+            oldest := NULL;
+            FOR i IN 1 .. cardinality(entries) LOOP
+                IF NOT ((entries[i] & 1048575) <> 0 AND (entries[i] >> 20) + p_hold > p_now)
+                   AND (oldest IS NULL OR entries[i] < entries[oldest]) THEN
+                    oldest := i;
+                END IF;
+            END LOOP;
+            entries := entries[:oldest - 1] || entries[oldest + 1:];
+            failures := failures - 1;
+        END LOOP;
+    END IF;
     newest := 0;
     held_until := 0;
     FOREACH e IN ARRAY entries LOOP
@@ -242,3 +278,4 @@ DROP FUNCTION throttle_live(BIGINT[], BIGINT, BIGINT, BIGINT);
 DROP FUNCTION throttle_oldest(BIGINT[], BIGINT, BIGINT);
 DROP FUNCTION throttle_newest(BIGINT[]);
 DROP FUNCTION throttle_held_until(BIGINT[], BIGINT);
+DROP FUNCTION throttle_settled(BIGINT[], BIGINT, INT, BIGINT, BIGINT, BIGINT, INT);
