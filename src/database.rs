@@ -26,9 +26,8 @@ use sqlx::{AnyPool, ConnectOptions, Connection};
 use crate::config::{DatabaseKind, DatabaseSettings};
 
 /// The schema of each kind, embedded at build time from `migrations/<kind>/NNNN_name.sql`.
-/// A feature that needs tables adds them as the next version in both directories; a change
-/// for one kind only (0003 rewrote PostgreSQL's throttle functions) is a version of that
-/// kind alone.
+/// Both directories hold the same versions; a later feature adds its tables as the next
+/// version in both (a change for one kind only, like PostgreSQL's 0003, is a no-op in the other).
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
