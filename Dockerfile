@@ -68,6 +68,13 @@ COPY --from=build /src/target/release/watchword /usr/local/bin/watchword
 # e.g. WATCHWORD__KEYS__SIGNING_KEY_FILE=/etc/watchword/key.pem and
 # WATCHWORD__USERS__FILE=/etc/watchword/users.toml (or WATCHWORD_CONFIG=/etc/watchword/watchword.toml).
 ENV WATCHWORD__SERVER__BIND=0.0.0.0:8080
+# A container has a CPU cgroup of its own, where the only threads that compete with hashing
+# are the service's own request threads: there SCHED_IDLE makes every request preempt a hash at
+# once, and cannot starve logins for a busy neighbour, which a shared host's cgroup could
+# (BENCHMARKS.md, "Scheduling the hashing threads"). A bare binary keeps "nice". The variable
+# only names the password section: a scheduling policy, not a secret.
+# hadolint ignore=DL3064
+ENV WATCHWORD__PASSWORD__SCHEDULING=idle
 EXPOSE 8080
 # 65532 is distroless's "nonroot" user; numeric so Kubernetes runAsNonRoot can check it.
 USER 65532:65532

@@ -294,6 +294,16 @@ pid="$(pm inspect -f '{{.State.Pid}}' "$demo")"
 proc_uid="$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
 check "the server process runs as uid $proc_uid (the image's USER $uid), not root" \
   test "$proc_uid" = "$uid" -a "$proc_uid" != 0
+# Field 41 of a thread's stat is its policy (5 = SCHED_IDLE), counted after fields 1-2 are cut
+# off, as a comm may hold spaces.
+hashing=0 hashing_idle=0
+for t in "/proc/$pid/task/"*; do
+  grep -q '^argon2-' "$t/comm" 2>/dev/null || continue
+  hashing=$((hashing + 1))
+  [ "$(awk '{sub(/.*\) /, ""); print $39}' "$t/stat")" = 5 ] && hashing_idle=$((hashing_idle + 1))
+done
+check "the hashing threads run SCHED_IDLE, the image's password.scheduling ($hashing_idle of $hashing)" \
+  test "$hashing" -gt 0 -a "$hashing_idle" = "$hashing"
 check "/healthz answers 200" test "$(http "$tmp/healthz" "$base_url/healthz")" = 200
 code="$(login "$tmp/demo.json" user_test password_test)"
 jwt() { python3 "$here/jwt.py" "$@"; }
