@@ -51,41 +51,20 @@ Q=${PW_QUEUE:-$((4 * W))}
 BASE="http://127.0.0.1:${PORT}"
 LUA="$PWD/bench/wrk.lua"
 
-log() { printf '>> %s\n' "$*" >&2; }
-
-# --- tools -----------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  log "installing wrk (Debian package)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+# --- tools, scratch folder, build -----------------------------------------------------------
+# log, wrk (installed when missing), TMP and its cleanup, build_release, median and calc.
+NAME=bench/load.sh
+# shellcheck source=bench/common.sh
+source bench/common.sh
 for tool in curl awk cargo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench/load.sh needs $tool" >&2; exit 1; }
 done
-
-TMP=$(mktemp -d)
 SERVER_PID=""
+# The wrk runs a phase starts in the background, waited for at its end; killed with the
+# servers (common.sh's PIDS) if the run stops in between.
 BG_PIDS=()
-cleanup() {
-  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-# --- build -----------------------------------------------------------------------------------
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  log "building the release binary and the probe (cargo build --release; cargo bench --no-run)"
-  cargo build --release --quiet
-  cargo bench --bench probe --no-run --quiet 2>/dev/null
-fi
-BIN=${CARGO_TARGET_DIR:-target}/release/watchword
-[ -x "$BIN" ] || { echo "no $BIN: run without NO_BUILD=1" >&2; exit 1; }
+trap 'for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT INT TERM
+build_release probe
 
 # --- server ----------------------------------------------------------------------------------
 export RUST_LOG=${RUST_LOG:-warn}
@@ -96,6 +75,7 @@ export WATCHWORD__PASSWORD__QUEUE="$Q"
 [ -n "${SERVER_WORKERS:-}" ] && export WATCHWORD__SERVER__WORKERS="$SERVER_WORKERS"
 "$BIN" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
+PIDS+=("$SERVER_PID")
 for _ in $(seq 1 100); do
   curl -fs "$BASE/healthz" >/dev/null 2>&1 && break
   kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
@@ -203,8 +183,6 @@ command -v chrt >/dev/null 2>&1 || THROUGHPUT_BATCH=0
 # 1.5x slower for a second or two) lowers both sides of one ratio instead of one side of all.
 ROUNDS=${ROUNDS:-7}
 HALF=$(( (DUR + 1) / 2 ))
-# median: of the numbers on stdin.
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # med NAME KEY: median of KEY over the rounds of NAME; sum NAME KEY: their sum.
 med() {
   local i
@@ -319,7 +297,7 @@ if [ -n "${BASELINE_BIN:-}" ]; then
   log "extra phase: logins/s, $BASELINE_BIN against this build, $ROUNDS rounds each, alternating"
   WATCHWORD__SERVER__BIND="127.0.0.1:$((PORT + 1))" "$BASELINE_BIN" >"$TMP/baseline.log" 2>&1 &
   BASELINE_PID=$!
-  BG_PIDS+=("$BASELINE_PID")
+  PIDS+=("$BASELINE_PID")
   for _ in $(seq 1 100); do curl -fs "$BASE2/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -fs "$BASE2/healthz" >/dev/null || { echo "baseline server did not come up" >&2; cat "$TMP/baseline.log" >&2; exit 1; }
   set_policy "$BASELINE_PID" "$CONFIGURED_POLICY"
@@ -336,7 +314,6 @@ if [ -n "${BASELINE_BIN:-}" ]; then
   done
   kill "$BASELINE_PID" 2>/dev/null || true
   wait "$BASELINE_PID" 2>/dev/null || true
-  BG_PIDS=()
 fi
 
 # --- figures ---------------------------------------------------------------------------------
@@ -371,7 +348,6 @@ for v in T_ARGON2_MS T_VERIFY_US T_LIBRARY_US X_LOGIN R_PLAIN R_VERIFY V_IDLE V_
   CL_LOGIN_IDLE CL_LOGIN_RATIO; do
   [[ ${!v} =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/load.sh: no figure for $v ('${!v}')" >&2; exit 1; }
 done
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
 # Per round: login_ratio = X / (cores / t_argon2), verify_ratio = R_verify / bound.
 for i in $(seq 1 $ROUNDS); do
   echo "ratio=$(calc "$(get "login_$i" ok_rps) * $(get "targon2_$i" t) / 1000 / $CORES")" >"$TMP/lratio_$i"
