@@ -1,5 +1,5 @@
-# Sourced by bench/stores.sh, bench/throttle.sh and bench/side_by_side.sh: what every
-# several-server benchmark needs (wrk, a scratch folder that is cleaned up with the servers in
+# Sourced by bench/load.sh, bench/stores.sh, bench/throttle.sh and bench/side_by_side.sh: what
+# every benchmark needs (wrk, a scratch folder that is cleaned up with the servers in
 # it, the release binary, a throwaway PostgreSQL, the argon2 probe, small arithmetic).
 # The caller sets NAME (its own path, for messages) and runs from the repository's root.
 

@@ -250,7 +250,7 @@ CL_VERIFY_CONNS=${CL_VERIFY_CONNS:-2}
 # One wrk thread per /verify connection: two callers that each wait for their own answer. One
 # wrk thread for both is a client that serializes them, and it is the client's wait that shows:
 # with that thread beside two busy SCHED_IDLE `yes` loops, no hashing at all, the p99 was
-# 2.6-3.3 ms against 0.4-0.6 ms with a thread each (BENCHMARKS.md).
+# 2.3-3.1 ms against 0.15-1.7 ms with a thread each (BENCHMARKS.md).
 CL_VERIFY_THREADS=${CL_VERIFY_THREADS:-$CL_VERIFY_CONNS}
 CL_ROUNDS=${CL_ROUNDS:-5}
 log "phase 6/7: hashing threads at nice 10 and SCHED_IDLE in turn, $CL_ROUNDS rounds: $CL_LOGIN_CONNS connections of logins alone, then with /verify closed loop on $CL_VERIFY_CONNS connections ($CL_VERIFY_THREADS wrk threads)"
