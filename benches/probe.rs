@@ -8,20 +8,26 @@
 //!   `t_library_us`: `Verifier::verify` of the same token; `t_verify_parallel_us`: the bare
 //!   check's per-call time on each core while every core runs it.
 //!
-//! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE] [--only argon2|verify]`: with
+//! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE] [--only argon2|verify|scaling]`: with
 //! a token and the JWKS of the server that issued it, that very token is measured; otherwise a
 //! fresh EdDSA token. `--only` prints just `t_argon2_ms` or `t_verify_us`, in about half a
 //! second: bench/load.sh calls it before every measured round, so that each ratio divides two
 //! figures taken seconds apart and a slow moment of the (shared, virtual) machine cannot fall
 //! on one side of the ratio only.
+//!
+//! `--only scaling` (about a minute) prints a Markdown table instead: how one thread's argon2
+//! check slows down beside arithmetic on the other cores and beside the same check on them,
+//! for arenas of 2 to 64 MiB. It is the measurement behind BENCHMARKS.md's account of why
+//! logins ÷ (cores ÷ t_argon2) moves with the host (issue 19).
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use argon2::Params;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use watchword::config::SigningAlgorithm;
-use watchword::login::password::{normalize, HashMemory};
+use watchword::login::password::{hash_password, normalize, HashMemory, StoredHash};
 use watchword_verify::{Validation, Verifier};
 
 mod common;
@@ -129,6 +135,92 @@ fn argon2_parallel_per_s(cores: usize) -> f64 {
     (cores * per_thread) as f64 / wall
 }
 
+/// Per-check seconds of `hash` over `checks` checks in a row on one thread, memory reused
+/// as in the pool (one untimed check first).
+fn per_check_s(hash: &StoredHash, password: &[u8], checks: usize) -> f64 {
+    let mut memory = HashMemory::new();
+    assert!(hash.verify_with(password, &mut memory));
+    let start = Instant::now();
+    for _ in 0..checks {
+        assert!(hash.verify_with(black_box(password), &mut memory));
+    }
+    start.elapsed().as_secs_f64() / checks as f64
+}
+
+/// `--only scaling`: why one core's t_argon2 does not multiply by the cores on this machine.
+/// For arenas of 2, 8, 19 and 64 MiB (t=2, p=1), each round measures the same check three
+/// ways, back to back: one thread alone; one thread while every other core runs integer
+/// arithmetic that touches no memory (what sharing the clock and the host costs); and one
+/// thread per core at once (sharing caches and memory bandwidth as well). The ratios of the
+/// first to the other two are what is printed, as a Markdown table (median and range over
+/// the rounds), because absolute times on a shared VM move from one minute to the next.
+fn argon2_scaling(cores: usize, rounds: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let password = normalize("password_test");
+    let password = password.as_bytes();
+    let range = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!("{:.3} ({:.2}–{:.2})", v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    println!("| m (KiB) | arenas on all {cores} cores | t alone (median) | alone ÷ beside arithmetic | alone ÷ all cores hashing |");
+    println!("|---|---|---|---|---|");
+    for m_kib in [2048u32, 8192, 19456, 65536] {
+        let params = Params::new(m_kib, 2, 1, None).expect("valid parameters");
+        let phc = hash_password("password_test", &params).expect("hash");
+        let hash = StoredHash::parse(&phc).expect("own PHC string parses");
+        // About 0.4 s per measurement at this machine's speed.
+        let checks = (400_000 / m_kib as usize).clamp(4, 200);
+        let (mut alone, mut beside, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let t_alone = per_check_s(&hash, password, checks);
+            let stop = AtomicBool::new(false);
+            let t_beside = std::thread::scope(|s| {
+                for _ in 1..cores {
+                    s.spawn(|| {
+                        let mut x = 1u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            for _ in 0..10_000 {
+                                x = black_box(
+                                    x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                                );
+                            }
+                        }
+                    });
+                }
+                let t = per_check_s(&hash, password, checks);
+                stop.store(true, Ordering::Relaxed);
+                t
+            });
+            let barrier = std::sync::Barrier::new(cores);
+            let t_all = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..cores)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            per_check_s(&hash, password, checks)
+                        })
+                    })
+                    .collect();
+                let times: Vec<f64> = handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect();
+                times.iter().sum::<f64>() / times.len() as f64
+            });
+            alone.push(t_alone * 1e3);
+            beside.push(t_alone / t_beside);
+            all.push(t_alone / t_all);
+        }
+        println!(
+            "| {m_kib} | {:.0} MiB | {} ms | {} | {} |",
+            f64::from(m_kib) * cores as f64 / 1024.0,
+            range(alone),
+            range(beside),
+            range(all)
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
@@ -140,12 +232,16 @@ fn main() {
     let only = arg("--only");
     if let Some(only) = &only {
         assert!(
-            only == "argon2" || only == "verify",
-            "--only takes argon2 or verify, not {only}"
+            only == "argon2" || only == "verify" || only == "scaling",
+            "--only takes argon2, verify or scaling, not {only}"
         );
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
+    if only.as_deref() == Some("scaling") {
+        argon2_scaling(cores, 9);
+        return;
+    }
     if only.as_deref() == Some("argon2") {
         println!("t_argon2_ms={:.3}", argon2_single(25).0);
         return;
