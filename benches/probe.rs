@@ -135,6 +135,27 @@ fn argon2_parallel_per_s(cores: usize) -> f64 {
     (cores * per_thread) as f64 / wall
 }
 
+/// The mean of `measure` run on `cores` threads at once, started together: what one core
+/// sees while every core does the same work.
+fn mean_on_every_core(cores: usize, measure: impl Fn() -> f64 + Sync) -> f64 {
+    let barrier = std::sync::Barrier::new(cores);
+    let times: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    measure()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    times.iter().sum::<f64>() / times.len() as f64
+}
+
 /// Per-check seconds of `hash` over `checks` checks in a row on one thread, memory reused
 /// as in the pool (one untimed check first).
 fn per_check_s(hash: &StoredHash, password: &[u8], checks: usize) -> f64 {
@@ -191,22 +212,7 @@ fn argon2_scaling(cores: usize, rounds: usize) {
                 stop.store(true, Ordering::Relaxed);
                 t
             });
-            let barrier = std::sync::Barrier::new(cores);
-            let t_all = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..cores)
-                    .map(|_| {
-                        s.spawn(|| {
-                            barrier.wait();
-                            per_check_s(&hash, password, checks)
-                        })
-                    })
-                    .collect();
-                let times: Vec<f64> = handles
-                    .into_iter()
-                    .map(|h| h.join().expect("thread"))
-                    .collect();
-                times.iter().sum::<f64>() / times.len() as f64
-            });
+            let t_all = mean_on_every_core(cores, || per_check_s(&hash, password, checks));
             alone.push(t_alone * 1e3);
             beside.push(t_alone / t_beside);
             all.push(t_alone / t_all);
@@ -306,23 +312,10 @@ fn main() {
     let (t_verify, t_library) = (median(bare_batches), median(library_batches));
     // The bare check on every core at once (diagnostic, like argon2_parallel_per_s): the
     // per-call time each core sees when all of them verify.
-    let barrier = std::sync::Barrier::new(cores);
-    let t_verify_parallel = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..cores)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    per_call_us(15, 2000, || {
-                        assert!(bare.verify(black_box(&input), black_box(&signature)));
-                    })
-                })
-            })
-            .collect();
-        let times: Vec<f64> = handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect();
-        times.iter().sum::<f64>() / times.len() as f64
+    let t_verify_parallel = mean_on_every_core(cores, || {
+        per_call_us(15, 2000, || {
+            assert!(bare.verify(black_box(&input), black_box(&signature)));
+        })
     });
     println!("t_verify_us={t_verify:.3}");
     println!("t_verify_parallel_us={t_verify_parallel:.3}");
