@@ -76,8 +76,14 @@ pub struct Application {
 
 /// Load the users and every key named by `settings`: what starts the service and what
 /// SIGHUP reloads. With `users.store = "database"` the accounts stay in `database` (opened at
-/// start) and are read at every login; nothing of them is loaded here.
-pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, StartError> {
+/// start) and are read at every login; nothing of them is loaded here. `previous` is what a
+/// reload replaces: its ephemeral key (no `keys.signing_key_file`) is kept when the algorithm
+/// is unchanged, so reloading a demo's users file does not invalidate every token.
+pub fn load(
+    settings: &Settings,
+    database: Option<&Database>,
+    previous: Option<&Loaded>,
+) -> Result<Loaded, StartError> {
     let alg = settings.token.algorithm;
     let open_to_others = settings.keys.allow_world_readable;
     let key = match &settings.keys.signing_key_file {
@@ -85,19 +91,22 @@ pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, 
             check_key_file(path, "keys.signing_key_file", open_to_others)?;
             SigningKey::from_file(path, alg)?
         }
-        None => {
-            let pem = generate_pem(alg)?;
-            let key =
-                SigningKey::from_bytes(pem.as_bytes(), alg).ok_or(SigningKeyError::Generate)?;
-            log::warn!(
-                "keys.signing_key_file is not set: signing with an ephemeral {} key (kid {}). \
+        None => match previous.filter(|p| p.ephemeral_key && p.issuer.key().algorithm == alg) {
+            Some(previous) => previous.issuer.key().clone(),
+            None => {
+                let pem = generate_pem(alg)?;
+                let key =
+                    SigningKey::from_bytes(pem.as_bytes(), alg).ok_or(SigningKeyError::Generate)?;
+                log::warn!(
+                    "keys.signing_key_file is not set: signing with an ephemeral {} key (kid {}). \
                  Its tokens die with this process and are not accepted by other replicas; \
                  make a key with `watchword keygen` for anything but a demo",
-                alg.as_str(),
-                key.kid
-            );
-            key
-        }
+                    alg.as_str(),
+                    key.kid
+                );
+                key
+            }
+        },
     };
     let mut published = key.jwk_set();
     for path in &settings.keys.verify_only_files {
@@ -160,6 +169,7 @@ pub fn load(settings: &Settings, database: Option<&Database>) -> Result<Loaded, 
     );
     let dummies = dummy_hashes(&users, settings, issuer.key());
     Ok(Loaded {
+        ephemeral_key: settings.keys.signing_key_file.is_none(),
         users,
         issuer,
         verifier,
@@ -221,7 +231,7 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
         UserStoreKind::File => None,
         UserStoreKind::Database => Some(open_database(settings)?),
     };
-    let loaded = load(settings, database.as_ref())?;
+    let loaded = load(settings, database.as_ref(), None)?;
     let pool = HashPool::start(
         settings.password.workers,
         settings.password.queue,
@@ -334,8 +344,9 @@ fn count_outdated(state: &AppState, settings: &Settings) {
 pub fn reload(state: &AppState, config: Option<&Path>) {
     match Settings::load(config)
         .map_err(StartError::from)
-        .and_then(|s| load(&s, state.database.as_ref()).map(|loaded| (s, loaded)))
-    {
+        .and_then(|s| {
+            load(&s, state.database.as_ref(), Some(&state.loaded())).map(|loaded| (s, loaded))
+        }) {
         Ok((settings, loaded)) => {
             state.replace(loaded);
             count_outdated(state, &settings);

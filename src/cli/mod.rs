@@ -5,6 +5,7 @@
 //! `caused by:` line each (as ripgrep does), so an operator sees the OS error behind
 //! "cannot read the key" without a debug build.
 
+mod logger;
 pub mod secret_input;
 pub mod users_command;
 
@@ -184,7 +185,7 @@ fn init_logging(format: LogFormat) {
             writeln!(buf, "{line}")
         });
     }
-    builder.init();
+    logger::install(builder.build());
 }
 
 fn serve(config: Option<PathBuf>) -> Result<(), CliError> {

@@ -53,6 +53,10 @@ pub enum ApiError {
     /// Header bytes that are not UTF-8.
     #[error("Field {0} is not valid UTF-8.")]
     FieldNotUtf8(&'static str),
+    /// A name (user, service identifier, organisation, unit) with a control character: no
+    /// account can hold one, and a NUL would reach the database as a query it refuses.
+    #[error("Field {0} holds a control character.")]
+    ControlCharacter(&'static str),
     /// Credentials in more than one place (headers, Basic, body; user and service).
     #[error("Credentials given twice.")]
     CredentialsTwice,
@@ -90,6 +94,9 @@ pub enum ApiError {
     /// The token did not verify.
     #[error("Invalid token: {0}.")]
     InvalidToken(VerifyError),
+    /// A valid token without a scope that `/verify?scope=…` requires.
+    #[error("Missing required scope {0}.")]
+    InsufficientScope(String),
     /// A malformed `/verify` request (more than one `Authorization` header).
     #[error("Invalid request: {0}.")]
     InvalidRequest(VerifyError),
@@ -125,6 +132,7 @@ impl ApiError {
             ApiError::Internal(_) => "internal_error",
             ApiError::InvalidToken(e) | ApiError::InvalidRequest(e) => e.reason(),
             ApiError::MissingToken => "missing_token",
+            ApiError::InsufficientScope(_) => "insufficient_scope",
             _ => "bad_request",
         }
     }
@@ -138,6 +146,7 @@ impl ResponseError for ApiError {
             | ApiError::RepeatedField(_)
             | ApiError::FieldTooLong(..)
             | ApiError::FieldNotUtf8(_)
+            | ApiError::ControlCharacter(_)
             | ApiError::CredentialsTwice
             | ApiError::BadBody
             | ApiError::BodyTooLarge(_)
@@ -150,6 +159,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidRequest(_) => StatusCode::UNAUTHORIZED,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -191,6 +201,12 @@ impl ResponseError for ApiError {
             }
             ApiError::MissingToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::InsufficientScope(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+                ));
             }
             ApiError::InvalidToken(e) | ApiError::InvalidRequest(e) => {
                 let v = format!(

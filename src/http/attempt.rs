@@ -46,6 +46,11 @@ pub struct Login {
     /// An OAuth client (a service account) authenticating itself: checked before the owner;
     /// without an owner, the token is the client's.
     pub client: Option<ClientSecret>,
+    /// The `client_id` of an OAuth client that sent no secret. Refused when it names a service
+    /// account (a confidential client must authenticate, RFC 6749 §3.2.1); any other name is a
+    /// public client and authenticates nothing. Service identifiers are not secrets, so telling
+    /// them apart here gives nothing away.
+    pub public_client: Option<String>,
     /// OAuth scopes asked for, each to be one of the account's permissions; `None` when the
     /// request named none (then the token has no `scope` claim).
     pub scope: Option<Vec<String>>,
@@ -245,6 +250,11 @@ pub async fn attempt(
     abandoned: &Abandoned,
 ) -> Result<Granted, Refused> {
     let loaded = state.loaded();
+    if let Some(identifier) = &login.public_client {
+        if lookup(state, &loaded, true, identifier).await?.is_some() {
+            return Err(Refused::BadClient);
+        }
+    }
     let client = match &login.client {
         Some(c) => {
             let secrets: Vec<&SecretString> = c.secrets.iter().collect();

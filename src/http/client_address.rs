@@ -103,11 +103,17 @@ pub fn client_ip(
 
 /// Hops from every instance of `header`, in order: `X-Forwarded-For` entries, or the `for=`
 /// of each `Forwarded` element.
+///
+/// The raw bytes are split on `,`, so a hop holding bytes that are not ASCII (obs-text, which
+/// HTTP lets through) is one unreadable hop at its own position, and the hops a trusted proxy
+/// appended on its right still count. (Reading the whole value as text instead dropped the
+/// header for one such byte, and the client was counted as the proxy.) Bytes of a UTF-8
+/// sequence are never `,`, so splitting the lossy text splits the bytes.
 fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
     let values = headers
         .get_all(header.name())
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>());
     match header {
         ForwardedHeader::XForwardedFor => values.map(|h| h.trim().to_owned()).collect(),
         ForwardedHeader::Forwarded => values

@@ -53,6 +53,7 @@ pub async fn login(
     let login = Login {
         owner: Some(creds),
         client: None,
+        public_client: None,
         scope: None,
     };
     let granted = attempt_to_the_end::<ApiError>(state.clone(), login, report).await?;

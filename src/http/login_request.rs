@@ -16,7 +16,7 @@ use secrecy::zeroize::Zeroizing;
 use super::api_error::ApiError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::password::MAX_PASSWORD_BYTES;
-use crate::login::users::MAX_NAME_BYTES;
+use crate::login::users::{holds_control_character, MAX_NAME_BYTES};
 
 /// Header names of the seed's login API.
 pub const USER_NAME: &str = "User-Name";
@@ -41,6 +41,16 @@ pub fn read_field<'a>(
         return Err(ApiError::FieldTooLong(name, max));
     }
     std::str::from_utf8(bytes).map_err(|_| ApiError::FieldNotUtf8(name))
+}
+
+/// A name field (user, identifier, organisation, unit) as checked text: no control character,
+/// so it can be counted by the throttle and looked up in a database. Passwords and codes are
+/// bytes for argon2 and are not checked here.
+fn name(value: String, field: &'static str) -> Result<String, ApiError> {
+    if holds_control_character(&value) {
+        return Err(ApiError::ControlCharacter(field));
+    }
+    Ok(value)
 }
 
 /// The JSON body's fields (the seeds' names); unknown fields are ignored so that clients of
@@ -69,7 +79,8 @@ fn optional_header(
     if !headers.contains_key(name) {
         return Ok(None);
     }
-    read_field(headers.get_all(name).map(|v| v.as_bytes()), name, max).map(|s| Some(s.to_owned()))
+    let value = read_field(headers.get_all(name).map(|v| v.as_bytes()), name, max)?;
+    self::name(value.to_owned(), name).map(Some)
 }
 
 /// Required body field.
@@ -84,10 +95,10 @@ fn body_field(value: Option<&String>, name: &'static str, max: usize) -> Result<
     Ok(v.clone())
 }
 
-/// Optional body field.
-fn optional_body(value: Option<&String>, name: &'static str) -> Result<Option<String>, ApiError> {
+/// Optional body field (organisation, unit): a name.
+fn optional_body(value: Option<&String>, field: &'static str) -> Result<Option<String>, ApiError> {
     value
-        .map(|_| body_field(value, name, MAX_NAME_BYTES))
+        .map(|_| body_field(value, field, MAX_NAME_BYTES).and_then(|v| name(v, field)))
         .transpose()
 }
 
@@ -162,13 +173,19 @@ pub fn extract(
             }
         } else if body_service {
             Secret::Service {
-                identifier: body_field(b.identifier.as_ref(), "identifier", MAX_NAME_BYTES)?,
+                identifier: name(
+                    body_field(b.identifier.as_ref(), "identifier", MAX_NAME_BYTES)?,
+                    "identifier",
+                )?,
                 pass_code: body_field(b.pass_code.as_ref(), "pass_code", MAX_PASSWORD_BYTES)?
                     .into(),
             }
         } else {
             Secret::User {
-                name: body_field(b.username.as_ref(), "username", MAX_NAME_BYTES)?,
+                name: name(
+                    body_field(b.username.as_ref(), "username", MAX_NAME_BYTES)?,
+                    "username",
+                )?,
                 password: body_field(b.password.as_ref(), "password", MAX_PASSWORD_BYTES)?.into(),
             }
         };
@@ -194,12 +211,12 @@ pub fn extract(
         }
     } else if header_service {
         Secret::Service {
-            identifier: field("Identifier", MAX_NAME_BYTES)?,
+            identifier: name(field("Identifier", MAX_NAME_BYTES)?, "Identifier")?,
             pass_code: field("Pass-Code", MAX_PASSWORD_BYTES)?.into(),
         }
     } else {
         Secret::User {
-            name: field("User-Name", MAX_NAME_BYTES)?,
+            name: name(field("User-Name", MAX_NAME_BYTES)?, "User-Name")?,
             password: field("Password", MAX_PASSWORD_BYTES)?.into(),
         }
     };
@@ -240,7 +257,7 @@ fn basic_credentials(encoded: &[u8]) -> Result<Secret, ApiError> {
         Ok(v.to_owned())
     };
     Ok(Secret::User {
-        name: check(name, "User-Name", MAX_NAME_BYTES)?,
+        name: self::name(check(name, "User-Name", MAX_NAME_BYTES)?, "User-Name")?,
         password: check(password, "Password", MAX_PASSWORD_BYTES)?.into(),
     })
 }

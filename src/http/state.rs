@@ -28,6 +28,8 @@ pub struct Loaded {
     pub jwks: String,
     /// `/.well-known/openid-configuration`, serialized once.
     pub discovery: String,
+    /// The signing key was made at start (no `keys.signing_key_file`): a reload keeps it.
+    pub ephemeral_key: bool,
     /// What unknown account names are checked against: one dummy per argon2 parameter set
     /// of these accounts.
     pub dummies: DummyHashes,

@@ -39,6 +39,12 @@ pub async fn verify(
                 e => ApiError::InvalidToken(e),
             }
         })?;
+    // `?scope=a%20b`: every listed scope must be granted (RFC 6750 §3.1), so an nginx
+    // `auth_request` location can demand a scope per route.
+    if let Some(missing) = required_scopes(req.query_string()).find(|s| !claims.grants_scope(s)) {
+        count("insufficient_scope");
+        return Err(ApiError::InsufficientScope(missing));
+    }
     count("ok");
     let mut res = HttpResponse::Ok();
     // Names and roles are UTF-8 from our own users file; a value a header cannot carry is
@@ -58,4 +64,16 @@ pub async fn verify(
         message: None,
     };
     Ok(res.content_type("application/json").body(body.to_json()))
+}
+
+/// The scopes of every `scope` query parameter, space-separated (form-urlencoded).
+fn required_scopes(query: &str) -> impl Iterator<Item = String> + '_ {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
 }

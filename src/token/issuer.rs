@@ -120,7 +120,13 @@ impl Issuer {
         let mut extra = user.claims.clone();
         // Loading refuses such names already; this keeps any store from getting them signed.
         extra.retain(|k, _| !is_reserved_claim(k));
-        let permissions = self.permissions_of(user);
+        // A token asked for with scopes carries only those (each one of the account's
+        // permissions, checked before issuing): a down-scoped token must not open every
+        // route that `require_permission` guards.
+        let permissions = match &context.scope {
+            Some(scope) => scope.split(' ').filter(|s| !s.is_empty()).collect(),
+            None => self.permissions_of(user),
+        };
         if !permissions.is_empty() {
             extra.insert(
                 "permissions".into(),

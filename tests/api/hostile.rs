@@ -833,3 +833,47 @@ async fn unknown_names_cost_what_accounts_of_every_parameter_set_cost() {
     service_login.insert("Pass-Code", HeaderValue::from_static("x"));
     assert_eq!(cost(service_login).await, service);
 }
+
+/// A hop with a byte that is not ASCII (obs-text) is one garbage hop at its own position; the
+/// address the trusted proxy appended on its right still decides. Before, one such byte made
+/// the whole header unreadable, so the client was counted as the proxy: five wrong guesses
+/// with a junk hop locked nobody out at the real address (issue: hardening round 3, item 2).
+#[tokio::test]
+async fn a_hop_that_is_not_ascii_leaves_the_proxys_address_standing() {
+    let app = spawn_with(via_proxy("")).await;
+    for header in [
+        b"203.0.113.5\xff, 198.51.100.9".as_slice(),
+        b"\xc3\xa9t\xc3\xa9, 198.51.100.9",
+    ] {
+        let mut h = creds("user_test", "guess");
+        h.insert("X-Forwarded-For", HeaderValue::from_bytes(header).unwrap());
+        assert_eq!(app.login_with(&Method::Post, h).await.status(), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&app, "198.51.100.9", "user_test", "guess")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Five failures from 198.51.100.9: the pair is locked there, and only there.
+    assert_eq!(
+        login_from(&app, "198.51.100.9", "user_test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.10", "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}

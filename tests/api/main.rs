@@ -4,6 +4,7 @@ mod abandoned;
 mod attacks;
 mod authentication_code;
 mod cli;
+mod control_characters;
 mod database;
 mod example;
 mod helpers;

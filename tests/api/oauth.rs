@@ -1019,3 +1019,99 @@ async fn token_attempts_are_counted_with_the_logins() {
     );
     assert_eq!(value("watchword_login_duration_seconds_count"), 5, "{text}");
 }
+
+/// A `client_id` that names a service account is a confidential client: a password grant that
+/// names it without its secret (no secret, an empty one, over Basic too) is 401
+/// `invalid_client`, never a public client (RFC 6749 §3.2.1). Before, it was taken as a
+/// public client and the grant succeeded (hardening round 3, item 8). An unknown `client_id`
+/// stays a public client; a disabled service account's identifier is still not public.
+#[tokio::test]
+async fn a_service_accounts_client_id_requires_its_secret() {
+    let app = spawn_with(oauth_spec("")).await;
+    let body = form(&[
+        ("grant_type", "password"),
+        ("username", "user_test"),
+        ("password", PASSWORD),
+    ]);
+    for id in ["billing-batch", "retired-batch"] {
+        for (extra, auth) in [
+            (format!("&client_id={id}"), None),
+            (format!("&client_id={id}&client_secret="), None),
+            (String::new(), Some(basic_raw(id, ""))),
+            (String::new(), Some(basic_encoded(id, ""))),
+        ] {
+            let res = app
+                .token_request(&format!("{body}{extra}"), auth.as_deref())
+                .await;
+            assert!(
+                res.headers().contains_key("www-authenticate"),
+                "{id} {extra}"
+            );
+            let (status, error, _) = refused(res).await;
+            assert_eq!(
+                (status, error.as_str()),
+                (401, "invalid_client"),
+                "{id} {extra} {auth:?}"
+            );
+        }
+    }
+    let (_, token) = granted(
+        app.token_request(&format!("{body}&client_id=some-app"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(claims_of(&token)["sub"], "user_test");
+}
+
+/// A down-scoped token carries only its scopes: `permissions` lists exactly the granted scopes
+/// (before, every permission of the account, so a `scope=view` token opened every route that
+/// `require_permission` guards; hardening round 3, item 4). `/verify?scope=…` requires every
+/// listed scope: 403 with `Bearer error="insufficient_scope"` otherwise.
+#[tokio::test]
+async fn scopes_narrow_the_token_and_verify_can_demand_them() {
+    let app = spawn_with(oauth_spec("")).await;
+    let body = form(&[
+        ("grant_type", "password"),
+        ("username", "user_test"),
+        ("password", PASSWORD),
+        ("scope", "view_org_users"),
+    ]);
+    let (_, scoped) = granted(app.token_request(&body, None).await).await;
+    assert_eq!(claims_of(&scoped)["permissions"], json!(["view_org_users"]));
+    let full = app.token("user_test", PASSWORD).await;
+    assert_eq!(
+        claims_of(&full)["permissions"],
+        json!(["edit_org_users", "view_org_users"])
+    );
+    let verify = |token: String, query: &'static str| {
+        let req = app
+            .client
+            .get(format!("{}/verify{query}", app.base))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    for (token, query, want) in [
+        (&scoped, "?scope=view_org_users", 200),
+        (&scoped, "?scope=edit_org_users", 403),
+        (&scoped, "?scope=view_org_users%20edit_org_users", 403),
+        (&scoped, "?scope=view_org_users&scope=edit_org_users", 403),
+        (&scoped, "", 200),
+        (&full, "?scope=view_org_users+edit_org_users", 200),
+        (&full, "?scope=read_invoices", 403),
+    ] {
+        let res = verify(token.clone(), query).await;
+        assert_eq!(res.status(), want, "{query}");
+        if want == 403 {
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                r#"Bearer error="insufficient_scope""#
+            );
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], 403);
+            assert!(body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Missing required scope "));
+        }
+    }
+}

@@ -285,3 +285,48 @@ async fn sighup_reloads_users_and_survives_a_broken_file() {
         "the error names the user: {log}"
     );
 }
+
+/// With no `keys.signing_key_file` the service signs with an ephemeral key; a SIGHUP that
+/// reloads the users file keeps that key, so a demo deployment's tokens stay valid. Before,
+/// every reload made a new key and invalidated every token (hardening round 3, item 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_keeps_an_ephemeral_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, users_toml()).unwrap();
+    let server = Running::start(&[("WATCHWORD__USERS__FILE", users.display().to_string())]);
+    let base = server.base.clone();
+    let before = kids(&base).await;
+    assert_eq!(before.len(), 1);
+    let token = login(&base).await;
+    let mut text = users_toml();
+    text.push_str(&format!(
+        "\n[[users]]\nname = \"newcomer\"\npassword_hash = \"{}\"\n",
+        hash("fresh password")
+    ));
+    std::fs::write(&users, &text).unwrap();
+    sighup(&server);
+    let client = reqwest::Client::new();
+    let mut reloaded = false;
+    for _ in 0..200 {
+        let res = client
+            .post(format!("{base}/login"))
+            .headers(creds("newcomer", "fresh password"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(reloaded, "{}", server.log.lock().unwrap());
+    assert_eq!(kids(&base).await, before, "the published key changed");
+    assert_eq!(
+        verify(&base, &token).await,
+        200,
+        "a token from before the reload"
+    );
+    server.stop();
+}

@@ -420,6 +420,13 @@ async fn hostile_names_are_only_names() {
             let addr = ip(10 + i as u32);
             fail(t, name, addr, now, 5).await;
             assert!(is_locked(t, name, addr, now).await, "{backend:?} {name:?}");
+            // A query the database refuses for its input (PostgreSQL will not store a NUL) is
+            // that attempt's error, never "the store is down" for every other login
+            // (before: marked down, every login of the replica on the fallback).
+            assert!(
+                t.store_up(),
+                "{backend:?} {name:?}: the store was marked down"
+            );
             begin(t, "other", addr, now).await.success().await;
         }
     }

@@ -74,6 +74,17 @@ impl Authenticated {
             Err(AuthError::MissingPermission(permission.to_owned()))
         }
     }
+
+    /// `Ok` when the token grants `scope` ([`Claims::grants_scope`]: its `scope` claim, or
+    /// the `permissions` of a token issued without scopes); otherwise an error answering 403
+    /// with `Bearer error="insufficient_scope"` (RFC 6750 §3.1).
+    pub fn require_scope(&self, scope: &str) -> Result<(), AuthError> {
+        if self.0.grants_scope(scope) {
+            Ok(())
+        } else {
+            Err(AuthError::MissingScope(scope.to_owned()))
+        }
+    }
 }
 
 /// Why a request was not let through, answered as the login service answers: JSON envelope,
@@ -101,6 +112,9 @@ pub enum AuthError {
     /// Valid token without the required permission: 403 with `insufficient_scope`.
     #[error("Missing required permission {0}.")]
     MissingPermission(String),
+    /// Valid token without the required scope: 403 with `insufficient_scope`.
+    #[error("Missing required scope {0}.")]
+    MissingScope(String),
     /// No [`Verifier`] in app data: a wiring bug of the service, answered 500 without detail
     /// (the detail is logged).
     #[error("Internal error.")]
@@ -123,7 +137,9 @@ impl ResponseError for AuthError {
             AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::InvalidRequest(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            AuthError::MissingRole(_) | AuthError::MissingPermission(_) => StatusCode::FORBIDDEN,
+            AuthError::MissingRole(_)
+            | AuthError::MissingPermission(_)
+            | AuthError::MissingScope(_) => StatusCode::FORBIDDEN,
             AuthError::NoVerifier => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,9 +155,9 @@ impl ResponseError for AuthError {
                 e.error_code(),
                 e.reason()
             )),
-            AuthError::MissingRole(_) | AuthError::MissingPermission(_) => {
-                Some(r#"Bearer error="insufficient_scope""#.to_owned())
-            }
+            AuthError::MissingRole(_)
+            | AuthError::MissingPermission(_)
+            | AuthError::MissingScope(_) => Some(r#"Bearer error="insufficient_scope""#.to_owned()),
             AuthError::NoVerifier => None,
         };
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -105,6 +105,20 @@ impl Claims {
         self.scopes().any(|s| s == scope)
     }
 
+    /// True when the token grants `scope`: its `scope` claim lists it or, for a token issued
+    /// without scopes (a login, not a down-scoped OAuth grant), its `permissions` do. The
+    /// login service puts exactly the granted scopes in `permissions` of a scoped token, so
+    /// both kinds answer alike.
+    pub fn grants_scope(&self, scope: &str) -> bool {
+        if self.extra.contains_key("scope") {
+            return self.has_scope(scope);
+        }
+        self.extra
+            .get("permissions")
+            .and_then(Value::as_array)
+            .is_some_and(|p| p.iter().any(|p| p.as_str() == Some(scope)))
+    }
+
     /// The `client_id` claim (RFC 9068 access tokens), when present.
     pub fn client_id(&self) -> Option<&str> {
         self.extra.get("client_id").and_then(Value::as_str)
@@ -174,6 +188,7 @@ mod tests {
         assert_eq!(c.client_id(), Some("billing"));
         let c: Claims = serde_json::from_str(r#"{"sub":"a","exp":1,"scope":7}"#).unwrap();
         assert_eq!(c.scopes().count(), 0);
+        assert!(!c.grants_scope("7"));
         assert_eq!(c.client_id(), None);
     }
 

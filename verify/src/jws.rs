@@ -198,6 +198,12 @@ impl<'de> Deserialize<'de> for Member<'de> {
     }
 }
 
+/// The most members a JOSE header may have. Real headers have two to five (`alg`, `typ`,
+/// `kid`, now and then `x5t` or `cty`); the cap keeps the duplicate check over the other
+/// names linear in the header's size: an 8 KiB header of ~850 distinct names would otherwise
+/// cost ~360 000 string comparisons before the signature is even looked at.
+pub(crate) const MAX_HEADER_MEMBERS: usize = 32;
+
 /// The JOSE header as read: our own type, not the JWT library's, so every member that
 /// matters is seen (including ones we refuse) and duplicate names are an error.
 #[derive(Default)]
@@ -309,7 +315,12 @@ impl<'de> Deserialize<'de> for RawHeader<'de> {
                 // (RFC 7515 §4: a parser must reject or use the last; we reject).
                 let mut seen_known = 0u8;
                 let mut seen_other: Vec<String> = Vec::new();
+                let mut members = 0usize;
                 while let Some(name) = map.next_key::<Name>()? {
+                    members += 1;
+                    if members > MAX_HEADER_MEMBERS {
+                        return Err(de::Error::custom("too many header parameters"));
+                    }
                     let bit = match &name {
                         Name::Alg => 1,
                         Name::Typ => 2,
@@ -366,6 +377,21 @@ mod tests {
             serde_json::from_str(json).map_err(|_| VerifyError::Malformed("json"))?;
         let h = raw.validate()?;
         Ok((h.alg.to_owned(), h.kid.map(str::to_owned)))
+    }
+
+    /// A header of ~850 distinct names (8 KiB) is refused at the cap, before its quadratic
+    /// duplicate check (hardening round 3, item 10); 32 members still pass.
+    #[test]
+    fn headers_with_more_members_than_the_cap_are_refused() {
+        let with = |n: usize| {
+            let others: String = (0..n.saturating_sub(1))
+                .map(|i| format!(r#","x{i}":1"#))
+                .collect();
+            header(&format!(r#"{{"alg":"EdDSA"{others}}}"#))
+        };
+        assert_eq!(with(32).map(|h| h.0), Ok("EdDSA".into()));
+        assert!(with(33).is_err());
+        assert!(with(850).is_err());
     }
 
     #[test]

@@ -151,6 +151,7 @@ async fn handle(
     let login = Login {
         owner,
         client: request.client,
+        public_client: request.public_client,
         scope: request.scope,
     };
     let report = Report {

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::error::OAuthError;
 use crate::http::attempt::ClientSecret;
 use crate::login::password::MAX_PASSWORD_BYTES;
-use crate::login::users::MAX_NAME_BYTES;
+use crate::login::users::{holds_control_character, MAX_NAME_BYTES};
 
 /// Longest `scope` parameter accepted (bytes): far more than any account's permissions.
 pub const MAX_SCOPE_BYTES: usize = 1024;
@@ -56,6 +56,9 @@ pub struct TokenRequest {
     /// The client's credentials, when it sent a secret. A `client_id` without a secret (a
     /// public client) authenticates nothing and is not kept.
     pub client: Option<ClientSecret>,
+    /// The `client_id` of a client that sent no secret (in the body, or Basic with an empty
+    /// secret): a public client, unless it names a service account, which must authenticate.
+    pub public_client: Option<String>,
 }
 
 /// The parameters this endpoint reads; every other one is ignored (§3.2).
@@ -84,11 +87,14 @@ pub fn parse(
         "client_credentials" => false,
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let client = client_auth(headers, &mut params)?;
+    let (client, public_client) = client_auth(headers, &mut params)?;
     let grant = if is_password {
-        let username = required(&mut params, "username", MAX_NAME_BYTES)?;
+        let username = named(
+            required(&mut params, "username", MAX_NAME_BYTES)?,
+            "username",
+        )?;
         let password = required(&mut params, "password", MAX_PASSWORD_BYTES)?;
-        let organisation = optional(&mut params, "organisation", MAX_NAME_BYTES)?;
+        let organisation = optional_name(&mut params, "organisation")?;
         if require_organisation && organisation.is_none() {
             return Err(OAuthError::invalid_request(
                 "The organisation parameter is missing.",
@@ -98,7 +104,7 @@ pub fn parse(
             username,
             password: password.into(),
             organisation,
-            unit: optional(&mut params, "unit", MAX_NAME_BYTES)?,
+            unit: optional_name(&mut params, "unit")?,
         }
     } else {
         // §4.4: only an authenticated client may use this grant.
@@ -115,6 +121,7 @@ pub fn parse(
         grant,
         scope,
         client,
+        public_client,
     })
 }
 
@@ -241,6 +248,28 @@ fn optional(
     Ok(Some(value).filter(|v| !v.is_empty()))
 }
 
+/// A name parameter (`username`, `client_id`, `organisation`, `unit`) holds no control
+/// character: the same rule as account names, checked before the throttle so that a NUL never
+/// reaches a database query.
+fn named(value: String, name: &'static str) -> Result<String, OAuthError> {
+    if holds_control_character(&value) {
+        return Err(OAuthError::invalid_request(format!(
+            "The {name} parameter holds a control character."
+        )));
+    }
+    Ok(value)
+}
+
+/// An optional name parameter (see [`named`]).
+fn optional_name(
+    params: &mut HashMap<&'static str, Vec<String>>,
+    name: &'static str,
+) -> Result<Option<String>, OAuthError> {
+    optional(params, name, MAX_NAME_BYTES)?
+        .map(|v| named(v, name))
+        .transpose()
+}
+
 /// A parameter given exactly once, not empty.
 fn required(
     params: &mut HashMap<&'static str, Vec<String>>,
@@ -258,12 +287,13 @@ fn required(
 }
 
 /// The client's credentials: HTTP Basic or `client_id` + `client_secret` in the body, never
-/// both. `None` when no secret was sent.
+/// both. The first half is `None` when no secret was sent; the second is then the
+/// `client_id` named without one, if any.
 fn client_auth(
     headers: &HeaderMap,
     params: &mut HashMap<&'static str, Vec<String>>,
-) -> Result<Option<ClientSecret>, OAuthError> {
-    let body_id = optional(params, "client_id", MAX_NAME_BYTES)?;
+) -> Result<(Option<ClientSecret>, Option<String>), OAuthError> {
+    let body_id = optional_name(params, "client_id")?;
     let body_secret = optional(params, "client_secret", MAX_PASSWORD_BYTES)?;
     let mut authorization = headers.get_all(header::AUTHORIZATION);
     let first = authorization.next();
@@ -284,26 +314,32 @@ fn client_auth(
                 "Client credentials are given both in the Authorization header and in the body.",
             ));
         }
-        let client = basic(&value[6..])?;
+        let (identifier, client) = basic(&value[6..])?;
         if let Some(id) = &body_id {
-            if client.as_ref().is_some_and(|c| &c.identifier != id) {
+            if client.is_some() && &identifier != id {
                 return Err(OAuthError::invalid_request(
                     "The client_id parameter differs from the Authorization header's.",
                 ));
             }
         }
-        return Ok(client);
+        return Ok(match client {
+            Some(client) => (Some(client), None),
+            None => (None, Some(identifier)),
+        });
     }
     match (body_id, body_secret) {
-        (Some(identifier), Some(secret)) => Ok(Some(ClientSecret {
-            identifier,
-            secrets: vec![secret.into()],
-        })),
+        (Some(identifier), Some(secret)) => Ok((
+            Some(ClientSecret {
+                identifier,
+                secrets: vec![secret.into()],
+            }),
+            None,
+        )),
         (None, Some(_)) => Err(OAuthError::invalid_request(
             "The client_id parameter is missing.",
         )),
         // A public client (no secret) authenticates nothing.
-        (_, None) => Ok(None),
+        (public, None) => Ok((None, public)),
     }
 }
 
@@ -312,8 +348,8 @@ fn client_auth(
 /// them as they are (in Latin-1). Both are accepted: a client encodes both halves or neither,
 /// so the secret is checked as sent and, when its decoding differs, decoded (one attempt for
 /// the throttle).
-/// `None` for an empty secret (a public client naming itself).
-fn basic(encoded: &[u8]) -> Result<Option<ClientSecret>, OAuthError> {
+/// The client id, and its secret (`None` for an empty secret: a public client naming itself).
+fn basic(encoded: &[u8]) -> Result<(String, Option<ClientSecret>), OAuthError> {
     let bad =
         || OAuthError::invalid_request("The Authorization header is not valid Basic credentials.");
     let encoded = encoded.trim_ascii();
@@ -367,19 +403,27 @@ fn basic(encoded: &[u8]) -> Result<Option<ClientSecret>, OAuthError> {
             "The client_id is longer than {MAX_NAME_BYTES} bytes."
         )));
     }
+    if holds_control_character(&identifier) {
+        return Err(OAuthError::invalid_request(
+            "The client_id in the Authorization header holds a control character.",
+        ));
+    }
     let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
     if secrets.is_empty() {
-        return Ok(None);
+        return Ok((identifier, None));
     }
     if secrets.iter().any(|s| s.len() > MAX_PASSWORD_BYTES) {
         return Err(OAuthError::invalid_request(format!(
             "The client_secret is longer than {MAX_PASSWORD_BYTES} bytes."
         )));
     }
-    Ok(Some(ClientSecret {
-        identifier,
-        secrets: secrets.into_iter().map(SecretString::from).collect(),
-    }))
+    Ok((
+        identifier.clone(),
+        Some(ClientSecret {
+            identifier,
+            secrets: secrets.into_iter().map(SecretString::from).collect(),
+        }),
+    ))
 }
 
 /// A `scope` value (§3.3): scope tokens separated by spaces, each of the characters RFC 6749

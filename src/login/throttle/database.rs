@@ -172,12 +172,17 @@ impl Health {
         self.errors.inc();
     }
 
-    /// `what` failed with `error`: count it, log it (at most once a minute), mark the store
-    /// down and start asking it again.
-    pub fn failed(self: &Arc<Self>, what: &str, error: &dyn fmt::Display) {
+    /// `what` failed with `error`: count it and log it (at most once a minute). Only a
+    /// connection-level failure ([`QueryError::Unavailable`]) marks the store down and starts
+    /// asking it again: a query the database refused for its input (a NUL that PostgreSQL
+    /// will not store, say) is that attempt's error, and one such request must never switch
+    /// every other login to the fallback.
+    pub fn failed(self: &Arc<Self>, what: &str, error: &QueryError) {
         self.count();
         self.warn(&format!("failed ({what}): {error}"));
-        self.mark_down();
+        if matches!(error, QueryError::Unavailable(_)) {
+            self.mark_down();
+        }
     }
 
     /// The store could not be reached at start.

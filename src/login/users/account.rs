@@ -110,6 +110,14 @@ impl Users {
     }
 }
 
+/// The rule for every name a request carries (user names, service identifiers, client ids,
+/// organisations, units) and every account name: no control character (C0, DEL, C1). The
+/// request parsers refuse such a name before the throttle, so a NUL never reaches a
+/// database query (PostgreSQL refuses it, which once read as an outage).
+pub fn holds_control_character(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 /// A name that could never be sent in a `User-Name` header would be an account nobody can
 /// use; refuse it at load time instead.
 pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
@@ -122,7 +130,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
     if name.trim() != name {
         return Err("name starts or ends with whitespace, which HTTP headers cannot carry");
     }
-    if name.chars().any(char::is_control) {
+    if holds_control_character(name) {
         return Err("name contains a control character");
     }
     Ok(())

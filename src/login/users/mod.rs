@@ -7,6 +7,6 @@ pub mod database;
 pub mod file;
 pub mod store;
 
-pub use account::{User, Users, MAX_NAME_BYTES};
+pub use account::{holds_control_character, User, Users, MAX_NAME_BYTES};
 pub use file::{UsersError, DEMO_USERS_TOML};
 pub use store::UserStore;

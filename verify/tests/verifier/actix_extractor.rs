@@ -22,6 +22,11 @@ async fn reports(auth: Authenticated) -> Result<String, AuthError> {
     Ok("reports".into())
 }
 
+async fn invoices(auth: Authenticated) -> Result<String, AuthError> {
+    auth.require_scope("read_invoices")?;
+    Ok("invoices".into())
+}
+
 struct Server {
     base: String,
     handle: actix_web::dev::ServerHandle,
@@ -47,7 +52,8 @@ fn start() -> Server {
                     .app_data(data.clone())
                     .route("/hello", web::get().to(hello))
                     .route("/admin", web::get().to(admin))
-                    .route("/reports", web::get().to(reports)),
+                    .route("/reports", web::get().to(reports))
+                    .route("/invoices", web::get().to(invoices)),
             )
     })
     .workers(1)
@@ -196,6 +202,37 @@ async fn extractor_answers_401_200_403_500() {
     )
     .await;
     assert_eq!(status, 200);
+
+    // Scopes: a scoped token must list the scope in `scope`, whatever its `permissions`
+    // say; a token issued without scopes grants what its `permissions` list.
+    for (scope, permissions, want) in [
+        (Some("read_invoices edit"), json!(["read_invoices"]), 200),
+        (Some("edit"), json!(["read_invoices"]), 403),
+        (None, json!(["read_invoices"]), 200),
+        (None, json!(["edit"]), 403),
+    ] {
+        let mut c = claims();
+        c["permissions"] = permissions;
+        if let Some(scope) = scope {
+            c["scope"] = json!(scope);
+        }
+        let (status, headers, body) = get(
+            &format!("{base}/invoices"),
+            Some(&format!("Bearer {}", ed().token(&c))),
+        )
+        .await;
+        assert_eq!(status, want, "{c}");
+        if want == 403 {
+            assert_eq!(
+                headers["www-authenticate"],
+                r#"Bearer error="insufficient_scope""#
+            );
+            assert_eq!(
+                envelope(&body)["message"],
+                "Missing required scope read_invoices."
+            );
+        }
+    }
 
     // No verifier configured: 500 without internals.
     let (status, headers, body) = get(
