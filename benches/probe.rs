@@ -1,4 +1,4 @@
-//! Single-thread cost figures for bench/load.sh, printed as `key=value` lines:
+//! Single-thread cost figures for loadtest/load.sh, printed as `key=value` lines:
 //!
 //! * `t_argon2_ms`: one argon2 check of the demo user's hash (production defaults,
 //!   m=19456 KiB, t=2, p=1) with reused memory, exactly as a hashing thread does it (median),
@@ -11,7 +11,7 @@
 //! `cargo bench --bench probe -- [--token TOKEN --jwks JWKS_FILE] [--only argon2|verify|scaling]`: with
 //! a token and the JWKS of the server that issued it, that very token is measured; otherwise a
 //! fresh EdDSA token. `--only` prints just `t_argon2_ms` or `t_verify_us`, in about half a
-//! second: bench/load.sh calls it before every measured round, so that each ratio divides two
+//! second: loadtest/load.sh calls it before every measured round, so that each ratio divides two
 //! figures taken seconds apart and a slow moment of the (shared, virtual) machine cannot fall
 //! on one side of the ratio only.
 //!

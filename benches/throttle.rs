@@ -1,5 +1,5 @@
 //! What the throttle's store adds to one login, printed as `key=value` lines for
-//! bench/throttle.sh: for the memory store and each database given, the time of
+//! loadtest/throttle.sh: for the memory store and each database given, the time of
 //! `Throttle::begin` plus the settlement, one login at a time (no other load), as the handler
 //! runs them around the password check:
 //!

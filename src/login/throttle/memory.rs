@@ -1,5 +1,8 @@
 //! The memory store of the throttle: per instance (like Authelia's "regulation").
 //!
+//! One piece because more than half of this file is its unit tests (`mod tests`, about 500
+//! lines): the store itself is about 440 lines.
+//!
 //! Each login costs one argon2 verification, so an attacker guessing passwords is already
 //! slowed down; this module stops the guessing altogether after a few failures. Failures are
 //! counted in a sliding window twice: per (user name, client IP) pair, which stops guessing at

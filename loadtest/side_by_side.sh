@@ -2,10 +2,10 @@
 # Side by side: a database store against the in-memory/file one, both loaded AT THE SAME TIME,
 # one core each, so that whatever slows this shared VM down slows both sides of the ratio.
 #
-#   bash bench/side_by_side.sh stores     # users: file vs SQLite, file vs PostgreSQL
-#   bash bench/side_by_side.sh throttle   # throttle counters: memory vs SQLite, memory vs PostgreSQL
+#   bash loadtest/side_by_side.sh stores     # users: file vs SQLite, file vs PostgreSQL
+#   bash loadtest/side_by_side.sh throttle   # throttle counters: memory vs SQLite, memory vs PostgreSQL
 #
-# bench/stores.sh and bench/throttle.sh load one server at a time and pair adjacent phases;
+# loadtest/stores.sh and loadtest/throttle.sh load one server at a time and pair adjacent phases;
 # on this VM the speed moves by 10-30 % from one 5 s phase to the next, which is more than the
 # 5 % their acceptance lines judge. Here each comparison runs two servers at once (one HTTP
 # worker and one hashing thread each, production argon2 parameters), each pinned with its own
@@ -20,22 +20,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KIND=${1:?usage: bench/side_by_side.sh stores|throttle}
-case "$KIND" in stores | throttle) ;; *) echo "usage: bench/side_by_side.sh stores|throttle" >&2; exit 2 ;; esac
+KIND=${1:?usage: loadtest/side_by_side.sh stores|throttle}
+case "$KIND" in stores | throttle) ;; *) echo "usage: loadtest/side_by_side.sh stores|throttle" >&2; exit 2 ;; esac
 SMOKE=${SMOKE:-0}
 ROUNDS=${ROUNDS:-12}
 ROUND_S=${ROUND_S:-5}
 [ "$SMOKE" = 1 ] && { ROUNDS=2; ROUND_S=1; }
 PORT=${PORT:-18180}
-LUA="$PWD/bench/wrk.lua"
-[ "$(nproc)" -ge 2 ] || { echo "bench/side_by_side.sh needs two cores" >&2; exit 1; }
+LUA="$PWD/loadtest/wrk.lua"
+[ "$(nproc)" -ge 2 ] || { echo "loadtest/side_by_side.sh needs two cores" >&2; exit 1; }
 for tool in taskset curl; do
-  command -v "$tool" >/dev/null || { echo "bench/side_by_side.sh needs $tool" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "loadtest/side_by_side.sh needs $tool" >&2; exit 1; }
 done
 
-NAME=bench/side_by_side.sh
-# shellcheck source=bench/common.sh
-source bench/common.sh
+NAME=loadtest/side_by_side.sh
+# shellcheck source=loadtest/common.sh
+source loadtest/common.sh
 build_release
 start_postgres
 
@@ -131,5 +131,5 @@ for side in sqlite postgres; do
   port=$((port + 2))
 done
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
-echo "bench/side_by_side.sh took ${SECONDS}s"
+echo "loadtest/side_by_side.sh took ${SECONDS}s"
 [ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of watchword: builds the release binary, starts it with the production argon2
 # defaults, drives it with wrk and prints every figure of BENCHMARKS.md with its acceptance
-# line, PASS or FAIL. Run from anywhere: `bash bench/load.sh` (about 4.5 min once built; a first
+# line, PASS or FAIL. Run from anywhere: `bash loadtest/load.sh` (about 4.5 min once built; a first
 # build adds about 4.3 min on 2 cores).
 #
 # Environment (all optional):
@@ -28,17 +28,17 @@
 #   SMOKE=1            CI's check that the script works: 1 s phases, figures printed, and the
 #                      exit status does not depend on the acceptance lines (too short to judge)
 #   CARGO_TARGET_DIR, CARGO_PROFILE_RELEASE_LTO, ...: honoured by cargo (profile comparisons)
-#   MODE=stores        the database-store mode instead (bench/stores.sh): login / limit for the
+#   MODE=stores        the database-store mode instead (loadtest/stores.sh): login / limit for the
 #                      users file, SQLite and PostgreSQL in one run (DUR, ROUNDS, PORT, PW_*,
 #                      NO_BUILD and SMOKE apply)
-#   MODE=throttle      the throttle-store mode (bench/throttle.sh): login / limit with the
+#   MODE=throttle      the throttle-store mode (loadtest/throttle.sh): login / limit with the
 #                      throttle's counters in memory, SQLite and PostgreSQL in one run, and
 #                      the time the store adds to one login (the same variables apply); APART=1
 #                      gives the server one core and the database and wrk the other
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${MODE:-}" = stores ]; then exec bash bench/stores.sh; fi
-if [ "${MODE:-}" = throttle ]; then exec bash bench/throttle.sh; fi
+if [ "${MODE:-}" = stores ]; then exec bash loadtest/stores.sh; fi
+if [ "${MODE:-}" = throttle ]; then exec bash loadtest/throttle.sh; fi
 
 SMOKE=${SMOKE:-0}
 DUR=${DUR:-10}
@@ -49,15 +49,15 @@ CORES=$(nproc)
 W=${PW_WORKERS:-$CORES}
 Q=${PW_QUEUE:-$((4 * W))}
 BASE="http://127.0.0.1:${PORT}"
-LUA="$PWD/bench/wrk.lua"
+LUA="$PWD/loadtest/wrk.lua"
 
 # --- tools, scratch folder, build -----------------------------------------------------------
 # log, wrk (installed when missing), TMP and its cleanup, build_release, median and calc.
-NAME=bench/load.sh
-# shellcheck source=bench/common.sh
-source bench/common.sh
+NAME=loadtest/load.sh
+# shellcheck source=loadtest/common.sh
+source loadtest/common.sh
 for tool in curl awk cargo; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench/load.sh needs $tool" >&2; exit 1; }
+  command -v "$tool" >/dev/null 2>&1 || { echo "loadtest/load.sh needs $tool" >&2; exit 1; }
 done
 SERVER_PID=""
 # The wrk runs a phase starts in the background, waited for at its end; killed with the
@@ -142,7 +142,7 @@ ARGON2_PARAMS=$(probe argon2_params)
 probe_now() {
   local t
   t=$("${PROBE[@]}" --only "$1" 2>/dev/null | cut -d= -f2)
-  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/load.sh: the probe gave no $1 figure ('$t')" >&2; exit 1; }
+  [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "loadtest/load.sh: the probe gave no $1 figure ('$t')" >&2; exit 1; }
   echo "$t"
 }
 
@@ -346,7 +346,7 @@ CL_LOGIN_RATIO=$(R=$CL_ROUNDS med cl_aloneratio ratio)
 for v in T_ARGON2_MS T_VERIFY_US T_LIBRARY_US X_LOGIN R_PLAIN R_VERIFY V_IDLE V_BUSY H_IDLE H_BUSY \
   BG_LOGIN OV_TOTAL OV_RPS OV_200 OV_503 OV_P99 RSS_SAT RSS_OVER CL_P99_NICE CL_P99_IDLE CL_LOGIN_NICE \
   CL_LOGIN_IDLE CL_LOGIN_RATIO; do
-  [[ ${!v} =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/load.sh: no figure for $v ('${!v}')" >&2; exit 1; }
+  [[ ${!v} =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "loadtest/load.sh: no figure for $v ('${!v}')" >&2; exit 1; }
 done
 # Per round: login_ratio = X / (cores / t_argon2), verify_ratio = R_verify / bound.
 for i in $(seq 1 $ROUNDS); do
@@ -438,5 +438,5 @@ row "/verify (EdDSA) throughput >= 0.80 x bound (median)" "$VERIFY_RATIO x" ">= 
 row "library verify <= 1.10 x bare (probe; criterion too)" "$LIB_RATIO x" "<= 1.10" "$LIB_RATIO <= 1.10"
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
-echo "bench/load.sh took ${SECONDS}s"
+echo "loadtest/load.sh took ${SECONDS}s"
 [ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]

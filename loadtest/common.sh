@@ -1,4 +1,4 @@
-# Sourced by bench/load.sh, bench/stores.sh, bench/throttle.sh and bench/side_by_side.sh: what
+# Sourced by loadtest/load.sh, loadtest/stores.sh, loadtest/throttle.sh and loadtest/side_by_side.sh: what
 # every benchmark needs (wrk, a scratch folder that is cleaned up with the servers in
 # it, the release binary, a throwaway PostgreSQL, the argon2 probe, small arithmetic).
 # The caller sets NAME (its own path, for messages) and runs from the repository's root.
@@ -61,7 +61,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # calc EXPR [DIGITS]
 calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
 
-# The per-store phases of bench/stores.sh and bench/throttle.sh leave, for each STORE and round
+# The per-store phases of loadtest/stores.sh and loadtest/throttle.sh leave, for each STORE and round
 # R, $TMP/ratio_STORE_R: "login/limit logins/s t_argon2 p50_ms p99_ms".
 # col STORE COLUMN: that column's values over the ROUNDS rounds.
 col() {

@@ -1,4 +1,4 @@
--- wrk script for bench/load.sh: method, optional pacing, status counts, and a machine-readable
+-- wrk script for loadtest/load.sh: method, optional pacing, status counts, and a machine-readable
 -- summary on stdout (lines starting with "RESULT ").
 --
 -- Environment:

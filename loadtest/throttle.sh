@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The throttle-store mode of bench/load.sh (`MODE=throttle bash bench/load.sh`): login
+# The throttle-store mode of loadtest/load.sh (`MODE=throttle bash loadtest/load.sh`): login
 # throughput at saturation divided by the argon2 limit (cores / t_argon2) with the throttle's
 # counters in memory, in SQLite and in PostgreSQL (throttle.store = "database", users in the
 # file), in one run, each database's ratio against memory's; then what the store adds to one
@@ -20,7 +20,7 @@
 # is the cluster's CPU per login in the second table. Without APART the cluster shares the
 # server's cores, as on a single host.
 #
-# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for bench/load.sh;
+# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for loadtest/load.sh;
 # APART (0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,14 +44,14 @@ fi
 W=${PW_WORKERS:-$CORES}
 Q=${PW_QUEUE:-$((4 * W))}
 HALF=$(( (DUR + 1) / 2 ))
-LUA="$PWD/bench/wrk.lua"
+LUA="$PWD/loadtest/wrk.lua"
 STORES=(memory sqlite postgres)
 N=2000
 [ "$SMOKE" = 1 ] && N=100
 
-NAME=bench/throttle.sh
-# shellcheck source=bench/common.sh
-source bench/common.sh
+NAME=loadtest/throttle.sh
+# shellcheck source=loadtest/common.sh
+source loadtest/common.sh
 
 build_release probe throttle
 start_postgres
@@ -180,5 +180,5 @@ for store in sqlite postgres; do
 done
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
-echo "bench/throttle.sh took ${SECONDS}s"
+echo "loadtest/throttle.sh took ${SECONDS}s"
 [ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]

@@ -28,7 +28,7 @@ const BACKEND: &str = if cfg!(feature = "aws_lc_rs") {
 };
 
 fn keys(alg: Algorithm) -> (EncodingKey, DecodingKey) {
-    let dir = PathBuf::from(std::env::var("BACKEND_KEYS").expect("BACKEND_KEYS: run bench/backends/run.sh"));
+    let dir = PathBuf::from(std::env::var("BACKEND_KEYS").expect("BACKEND_KEYS: run loadtest/backends/run.sh"));
     let read = |name: &str| std::fs::read(dir.join(name)).expect("key file");
     match alg {
         Algorithm::EdDSA => (

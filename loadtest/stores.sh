@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The database-store mode of bench/load.sh (`MODE=stores bash bench/load.sh`): login
+# The database-store mode of loadtest/load.sh (`MODE=stores bash loadtest/load.sh`): login
 # throughput at saturation divided by the argon2 limit (cores / t_argon2) for the users file,
 # SQLite and PostgreSQL, in one run, and each database's ratio against the file's.
 #
@@ -12,7 +12,7 @@
 # slow moment of the machine lowers one phase's throughput and its cost together. The median
 # per store counts.
 #
-# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for bench/load.sh.
+# Environment: DUR, ROUNDS, PORT, PW_WORKERS, PW_QUEUE, NO_BUILD, SMOKE as for loadtest/load.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +25,12 @@ CORES=$(nproc)
 W=${PW_WORKERS:-$CORES}
 Q=${PW_QUEUE:-$((4 * W))}
 HALF=$(( (DUR + 1) / 2 ))
-LUA="$PWD/bench/wrk.lua"
+LUA="$PWD/loadtest/wrk.lua"
 STORES=(file sqlite postgres)
 
-NAME=bench/stores.sh
-# shellcheck source=bench/common.sh
-source bench/common.sh
+NAME=loadtest/stores.sh
+# shellcheck source=loadtest/common.sh
+source loadtest/common.sh
 
 build_release probe
 start_postgres
@@ -98,5 +98,5 @@ for store in sqlite postgres; do
 done
 echo
 if [ "$FAILS" -eq 0 ]; then echo "all acceptance lines PASS"; else echo "$FAILS acceptance line(s) FAIL"; fi
-echo "bench/stores.sh took ${SECONDS}s"
+echo "loadtest/stores.sh took ${SECONDS}s"
 [ "$SMOKE" = 1 ] || [ "$FAILS" -eq 0 ]
