@@ -10,6 +10,11 @@ use std::time::Duration;
 use config::{Environment, File, FileFormat};
 use serde::Deserialize;
 
+// The rooms' own settings types, at the paths they had when they were defined here.
+pub use crate::database::{DatabaseKind, DatabaseSettings, DatabaseUrl};
+pub use crate::token::algorithm::SigningAlgorithm;
+pub use crate::token::settings::{TokenProfile, TokenSettings};
+
 /// The shipped `config/default.toml`, compiled in so the binary starts with no files at all.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -33,84 +38,6 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
         message: message.into(),
-    }
-}
-
-/// Token signing algorithms the service can issue with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlgorithm {
-    /// Ed25519: small keys, fast, the default.
-    EdDSA,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// RSA PKCS#1 v1.5 with SHA-256, for clients that know nothing else.
-    RS256,
-    /// HMAC-SHA-256 with a shared secret: verifiers need the secret, so no JWKS.
-    HS256,
-}
-
-impl SigningAlgorithm {
-    /// Every accepted spelling, for error messages and the CLI.
-    pub const NAMES: &'static str = "EdDSA, ES256, RS256, HS256";
-
-    /// The `alg` header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDSA => "EdDSA",
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-            Self::HS256 => "HS256",
-        }
-    }
-
-    /// The jsonwebtoken algorithm.
-    pub fn jwt(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            Self::ES256 => jsonwebtoken::Algorithm::ES256,
-            Self::RS256 => jsonwebtoken::Algorithm::RS256,
-            Self::HS256 => jsonwebtoken::Algorithm::HS256,
-        }
-    }
-}
-
-impl std::str::FromStr for SigningAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "EdDSA" => Ok(Self::EdDSA),
-            "ES256" => Ok(Self::ES256),
-            "RS256" => Ok(Self::RS256),
-            "HS256" => Ok(Self::HS256),
-            other => Err(format!("{other:?} is not one of {}", Self::NAMES)),
-        }
-    }
-}
-
-/// The shape of the issued tokens (`token.profile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TokenProfile {
-    /// `typ: JWT` and watchword's claims, as always.
-    #[default]
-    Jwt,
-    /// JWT access tokens per RFC 9068: `typ: at+jwt`, and `client_id`, `jti`, `iat` and `aud`
-    /// in every token.
-    Rfc9068,
-}
-
-impl TokenProfile {
-    /// Every accepted spelling, for error messages.
-    pub const NAMES: &'static str = "jwt, rfc9068";
-}
-
-impl std::str::FromStr for TokenProfile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "jwt" => Ok(Self::Jwt),
-            "rfc9068" => Ok(Self::Rfc9068),
-            other => Err(format!("{other:?} is not one of {}", Self::NAMES)),
-        }
     }
 }
 
@@ -202,26 +129,6 @@ pub struct ServerSettings {
     pub keep_alive: Duration,
     /// `server.shutdown_timeout`
     pub shutdown_timeout: Duration,
-}
-
-/// `[token]`: what the issued tokens say.
-#[derive(Debug, Clone)]
-pub struct TokenSettings {
-    /// `token.issuer`
-    pub issuer: String,
-    /// `token.audience`
-    pub audience: Vec<String>,
-    /// `token.algorithm`
-    pub algorithm: SigningAlgorithm,
-    /// `token.ttl`
-    pub ttl: Duration,
-    /// `token.service_ttl`
-    pub service_ttl: Duration,
-    /// `token.profile`
-    pub profile: TokenProfile,
-    /// `token.client_id`: the `client_id` claim of RFC 9068 tokens issued to people (there is
-    /// no OAuth client to name when a person logs in on `/login`).
-    pub client_id: String,
 }
 
 /// `[keys]`: where the signing key comes from.
@@ -765,49 +672,6 @@ impl Raw {
     }
 }
 
-/// `[database]`: the SQL database for the stores that use one (`users.store = "database"`).
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// `database.url`, or what `database.url_file` holds; `None` when neither is set.
-    pub url: Option<DatabaseUrl>,
-    /// `database.pool_size`: connections at most, per process.
-    pub pool_size: u32,
-    /// `database.connect_timeout`: bounds getting a connection, and so every store call.
-    pub connect_timeout: Duration,
-    /// `database.migrate`: apply the embedded migrations when `serve` starts.
-    pub migrate: bool,
-}
-
-/// Which SQL database a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatabaseKind {
-    /// `sqlite://PATH` (a file, created when missing).
-    Sqlite,
-    /// `postgres://…` or `postgresql://…`.
-    Postgres,
-}
-
-impl DatabaseKind {
-    /// `"SQLite"` or `"PostgreSQL"`, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            DatabaseKind::Sqlite => "SQLite",
-            DatabaseKind::Postgres => "PostgreSQL",
-        }
-    }
-}
-
-/// A database URL: secret (it may carry a password), so its `Debug` shows only its kind.
-#[derive(Debug, Clone)]
-pub struct DatabaseUrl {
-    /// The URL itself; never logged.
-    pub secret: secrecy::SecretString,
-    /// `database.url` or `database.url_file`: the key to name in messages.
-    pub key: &'static str,
-    /// SQLite or PostgreSQL.
-    pub kind: DatabaseKind,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
@@ -1101,11 +965,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("server.forwarded_header: "), "{err}");
-    }
-
-    #[test]
-    fn algorithm_error_names_the_accepted_values() {
-        let err = "HS1024".parse::<SigningAlgorithm>().unwrap_err();
-        assert_eq!(err, r#""HS1024" is not one of EdDSA, ES256, RS256, HS256"#);
     }
 }

@@ -51,8 +51,7 @@ use super::entries::{self, Outcome};
 use super::rules::{
     network, normalize_name, whole_seconds, Locked, OnStoreError, ThrottleSettings,
 };
-use crate::config::DatabaseKind;
-use crate::database::{Database, QueryError};
+use crate::database::{Database, DatabaseKind, QueryError};
 
 /// How long a reservation counts as an attempt in flight: it protects its row from eviction
 /// and makes a lock read "retry in 1 s". A few times the longest login (the database and
