@@ -1,5 +1,8 @@
 //! The memory store of the throttle: per instance (like Authelia's "regulation").
 //!
+//! Kept in one piece: the store is its first 440 lines, the rest are the unit tests that pin
+//! its window, limits and eviction, kept beside it as every module here keeps its own.
+//!
 //! Each login costs one argon2 verification, so an attacker guessing passwords is already
 //! slowed down; this module stops the guessing altogether after a few failures. Failures are
 //! counted in a sliding window twice: per (user name, client IP) pair, which stops guessing at
