@@ -23,7 +23,48 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Connection};
 
-use crate::config::{DatabaseKind, DatabaseSettings};
+/// `[database]`: the SQL database for the stores that use one (`users.store = "database"`).
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `database.url`, or what `database.url_file` holds; `None` when neither is set.
+    pub url: Option<DatabaseUrl>,
+    /// `database.pool_size`: connections at most, per process.
+    pub pool_size: u32,
+    /// `database.connect_timeout`: bounds getting a connection, and so every store call.
+    pub connect_timeout: Duration,
+    /// `database.migrate`: apply the embedded migrations when `serve` starts.
+    pub migrate: bool,
+}
+
+/// Which SQL database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite://PATH` (a file, created when missing).
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// `"SQLite"` or `"PostgreSQL"`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "SQLite",
+            DatabaseKind::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A database URL: secret (it may carry a password), so its `Debug` shows only its kind.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    /// The URL itself; never logged.
+    pub secret: secrecy::SecretString,
+    /// `database.url` or `database.url_file`: the key to name in messages.
+    pub key: &'static str,
+    /// SQLite or PostgreSQL.
+    pub kind: DatabaseKind,
+}
 
 /// The schema of each kind, embedded at build time from `migrations/<kind>/NNNN_name.sql`.
 /// Both directories hold the same versions; a later feature adds its tables as the next

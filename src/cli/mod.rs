@@ -17,10 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::config::{ConfigError, LogFormat, Settings, SigningAlgorithm};
+use crate::config::{ConfigError, LogFormat, Settings};
 use crate::error_chain::error_chain;
 use crate::login::password::hash_password;
 use crate::startup::{Application, StartError};
+use crate::token::algorithm::SigningAlgorithm;
 use crate::token::signing_key::{write_new_key, SigningKeyError};
 use secret_input::{read_new_secret, SecretInputError};
 use users_command::{UsersArgs, UsersCommandError};

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use jsonwebtoken::Header;
 
+use super::settings::{TokenProfile, TokenSettings};
 use super::signing_key::SigningKey;
-use crate::config::{TokenProfile, TokenSettings};
 use crate::login::users::User;
 use watchword_verify::{is_reserved_claim, Claims};
 

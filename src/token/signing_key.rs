@@ -20,7 +20,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::EncodingKey;
 
-use crate::config::SigningAlgorithm;
+use super::algorithm::SigningAlgorithm;
 use watchword_verify::{check_hs256_secret, WeakSecret};
 
 /// Shortest HS256 secret accepted: 256 bits, the size of the MAC (RFC 7518 §3.2).

@@ -34,6 +34,10 @@
 //! Every call runs on the database runtime ([`Database::run`]) and is bounded by
 //! `database.connect_timeout`; the work itself is a task of its own there, so it finishes
 //! even when its caller is gone, and a reservation nobody is waiting for any more is released.
+//!
+//! This file holds what both kinds share (the reservations, the job queue, the store's
+//! health) and hands each call to its kind: `postgres.rs` and `sqlite.rs` hold their SQL,
+//! `sql.rs` the counter's key, the limits and the verdict they both work with.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -42,92 +46,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntGauge};
-use sqlx::any::AnyRow;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::entries::{self, Outcome};
-use super::rules::{
-    network, normalize_name, whole_seconds, Locked, OnStoreError, ThrottleSettings,
-};
-use crate::config::DatabaseKind;
-use crate::database::{Database, QueryError};
+use super::rules::{whole_seconds, Locked, OnStoreError, ThrottleSettings};
+use super::sql::{Core, Key, Limits, Verdict};
+use crate::database::{Database, DatabaseKind, QueryError};
 
-/// How long a reservation counts as an attempt in flight: it protects its row from eviction
-/// and makes a lock read "retry in 1 s". A few times the longest login (the database and
-/// hashing timeouts); an attempt whose process died before settling stays counted as a
-/// failure after it, until it leaves the window.
-pub const HOLD: Duration = Duration::from_secs(120);
-
-/// At most this many expired rows per table and sweep call.
-const SWEEP_BATCH: i32 = 1000;
-
-/// The limits in the units the SQL takes.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    window_ms: i64,
-    hold_ms: i64,
-    pair_limit: i32,
-    ip_limit: i32,
-    max_entries: i64,
-    ipv6_prefix: u8,
-}
-
-impl Limits {
-    fn new(s: &ThrottleSettings) -> Limits {
-        let ms = |d: Duration| {
-            i64::try_from(d.as_millis())
-                .unwrap_or(i64::MAX)
-                .min(1 << 40)
-        };
-        let limit = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-        Limits {
-            window_ms: ms(s.window),
-            hold_ms: ms(HOLD),
-            pair_limit: limit(s.max_failures_per_user),
-            ip_limit: limit(s.max_failures_per_ip),
-            max_entries: i64::try_from(s.max_entries.max(1)).unwrap_or(i64::MAX),
-            ipv6_prefix: s.ipv6_prefix,
-        }
-    }
-
-    fn cutoff(&self, now: i64) -> i64 {
-        now.saturating_sub(self.window_ms)
-    }
-
-    fn target(&self) -> i64 {
-        self.max_entries - (self.max_entries / 8).max(1)
-    }
-}
-
-/// A counter's key as stored: the case-folded name and the client network.
-#[derive(Clone, PartialEq, Eq)]
-struct Key {
-    name: String,
-    net: String,
-}
-
-impl Key {
-    fn new(user: &str, ip: IpAddr, limits: &Limits) -> Key {
-        Key {
-            name: normalize_name(user).into(),
-            net: network(ip, limits.ipv6_prefix).to_string(),
-        }
-    }
-}
-
-/// What the database said about both counters of an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Verdict {
-    allowed: bool,
-    pair_locked: bool,
-    pair_oldest: Option<i64>,
-    ip_locked: bool,
-    ip_oldest: Option<i64>,
-    /// Rows with failures still in the window that were evicted to stay within max_entries.
-    evicted: i64,
-}
+pub use super::sql::HOLD;
 
 /// Whether the store answers, shared by every attempt: counts and logs its errors and, while
 /// it is down, has a thread ask it every second (and migrate its schema, when the start could
@@ -642,45 +569,8 @@ pub fn unix_ms_now() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The SQL of both kinds, run on the database runtime.
-struct Core {
-    kind: DatabaseKind,
-    limits: Limits,
-    /// SQLite: one writer of this process at a time (SQLite's busy handler sleeps, so
-    /// letting every connection of every process compete would only add waiting).
-    writer: tokio::sync::Mutex<()>,
-}
-
-/// SQLite: both counters of a key, NULL where a row is missing.
-const SQLITE_READ: &str =
-    "SELECT (SELECT entries FROM throttle_pairs WHERE name = $1 AND net = $2), \
-                                  (SELECT entries FROM throttle_ips WHERE net = $2)";
-/// SQLite: the same, as the first statement of a write transaction. Counters are not worth
-/// an fsync per commit (SQLite's default, FULL, costs milliseconds on many disks and would
-/// serialise logins behind it): in WAL mode NORMAL loses at most the last commits on a power
-/// loss, never the file. The setting belongs to the connection, which the user store shares,
-/// so it goes back to FULL with the commit or rollback.
-const SQLITE_BEGIN_READ: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; \
-    SELECT (SELECT entries FROM throttle_pairs WHERE name = $1 AND net = $2), \
-           (SELECT entries FROM throttle_ips WHERE net = $2)";
-/// SQLite: the end of a write transaction, the connection as it was before.
-const SQLITE_COMMIT: &str = "COMMIT; PRAGMA synchronous = FULL;";
-const SQLITE_ROLLBACK: &str = "ROLLBACK; PRAGMA synchronous = FULL;";
-const PAIR_UPSERT: &str = "INSERT INTO throttle_pairs (name, net, entries, newest, held_until) \
-    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, net) DO UPDATE SET entries = excluded.entries, \
-    newest = excluded.newest, held_until = excluded.held_until;";
-const PAIR_GREW: &str = "UPDATE throttle_sizes SET n = n + 1 WHERE tbl = 'pairs' RETURNING n;";
-const IP_UPSERT: &str = "INSERT INTO throttle_ips (net, entries, newest, held_until) \
-    VALUES ($2, $6, $7, $8) ON CONFLICT (net) DO UPDATE SET entries = excluded.entries, \
-    newest = excluded.newest, held_until = excluded.held_until;";
-const IP_GREW: &str = "UPDATE throttle_sizes SET n = n + 1 WHERE tbl = 'ips' RETURNING n;";
-
-/// A counter as read (`None`: its table is off), what it becomes, and whether its row is new.
-type Side = Option<(Vec<i64>, bool)>;
-
-/// The two tables by name, as the SQL of the size rows names them.
-const TABLES: [(&str, &str); 2] = [("pairs", "throttle_pairs"), ("ips", "throttle_ips")];
-
+/// The SQL of both kinds, run on the database runtime: each call goes to its kind
+/// ([`super::postgres`], [`super::sqlite`]).
 impl Core {
     async fn begin(
         &self,
@@ -689,66 +579,9 @@ impl Core {
         entry: i64,
         now: i64,
     ) -> sqlx::Result<Verdict> {
-        let l = &self.limits;
         match self.kind {
-            DatabaseKind::Postgres => {
-                let row = sqlx::query(
-                    "SELECT allowed, pair_locked, pair_oldest, ip_locked, ip_oldest, evicted \
-                     FROM throttle_begin($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&key.name)
-                .bind(&key.net)
-                .bind(entry)
-                .bind(now)
-                .bind(l.cutoff(now))
-                .bind(l.hold_ms)
-                .bind(l.pair_limit)
-                .bind(l.ip_limit)
-                .bind(l.max_entries)
-                .fetch_one(pool)
-                .await?;
-                Ok(Verdict {
-                    allowed: row.try_get(0)?,
-                    pair_locked: row.try_get(1)?,
-                    pair_oldest: row.try_get(2)?,
-                    ip_locked: row.try_get(3)?,
-                    ip_oldest: row.try_get(4)?,
-                    evicted: row.try_get(5)?,
-                })
-            }
-            DatabaseKind::Sqlite => {
-                // A refusal needs no write lock: a counter at its limit in a snapshot is a
-                // moment the attempt may be refused at.
-                let mut conn = pool.acquire().await?;
-                let row = sqlx::query(SQLITE_READ)
-                    .bind(&key.name)
-                    .bind(&key.net)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let (verdict, _, _) = self.sqlite_verdict(&row, now)?;
-                if !verdict.allowed {
-                    return Ok(verdict);
-                }
-                let add = |side: Side| {
-                    side.map(|(mut e, new)| {
-                        e.push(entry);
-                        (e, new)
-                    })
-                };
-                // The same connection writes: one fewer trip to the pool.
-                let (verdict, over) = self
-                    .sqlite_write(conn, key, |row| {
-                        let (v, pair, ip) = self.sqlite_verdict(row, now)?;
-                        Ok(if v.allowed {
-                            (v, Some((add(pair), add(ip))))
-                        } else {
-                            (v, None)
-                        })
-                    })
-                    .await?;
-                let evicted = self.sqlite_make_room(pool, over, now).await?;
-                Ok(Verdict { evicted, ..verdict })
-            }
+            DatabaseKind::Postgres => self.postgres_begin(pool, key, entry, now).await,
+            DatabaseKind::Sqlite => self.sqlite_begin(pool, key, entry, now).await,
         }
     }
 
@@ -760,302 +593,16 @@ impl Core {
         outcome: Outcome,
         now: i64,
     ) -> sqlx::Result<i64> {
-        let l = &self.limits;
         match self.kind {
-            DatabaseKind::Postgres => {
-                sqlx::query_scalar(
-                    "SELECT throttle_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&key.name)
-                .bind(&key.net)
-                .bind(entry)
-                .bind(outcome as i32)
-                .bind(now)
-                .bind(l.cutoff(now))
-                .bind(l.hold_ms)
-                .bind(l.pair_limit)
-                .bind(l.ip_limit)
-                .bind(l.max_entries)
-                .fetch_one(pool)
-                .await
-            }
-            DatabaseKind::Sqlite => {
-                let cutoff = l.cutoff(now);
-                let side =
-                    |row: &AnyRow, i: usize, limit: i32, outcome: Outcome| -> sqlx::Result<Side> {
-                        if limit <= 0 {
-                            return Ok(None);
-                        }
-                        let stored: Option<Vec<u8>> = row.try_get(i)?;
-                        // A failure is never lost, even when its row went meanwhile.
-                        if stored.is_none() && outcome != Outcome::Failure {
-                            return Ok(None);
-                        }
-                        let new = stored.is_none();
-                        let e = entries::settled(
-                            &entries::decode(&stored.unwrap_or_default()),
-                            entry,
-                            outcome,
-                            now,
-                            cutoff,
-                            l.hold_ms,
-                            limit.unsigned_abs(),
-                        );
-                        Ok(Some((e, new)))
-                    };
-                let ip_outcome = match outcome {
-                    Outcome::Success => Outcome::Release,
-                    other => other,
-                };
-                let (_, over) = self
-                    .sqlite_write(pool.acquire().await?, key, |row| {
-                        let pair = side(row, 0, l.pair_limit, outcome)?;
-                        let ip = side(row, 1, l.ip_limit, ip_outcome)?;
-                        Ok((ALLOWED, Some((pair, ip))))
-                    })
-                    .await?;
-                self.sqlite_make_room(pool, over, now).await
-            }
+            DatabaseKind::Postgres => self.postgres_settle(pool, key, entry, outcome, now).await,
+            DatabaseKind::Sqlite => self.sqlite_settle(pool, key, entry, outcome, now).await,
         }
     }
 
     async fn sweep(&self, pool: &AnyPool, now: i64) -> sqlx::Result<u64> {
-        let cutoff = self.limits.cutoff(now);
         match self.kind {
-            DatabaseKind::Postgres => {
-                let mut total = 0;
-                loop {
-                    let n: i64 = sqlx::query_scalar("SELECT throttle_sweep($1, $2, $3)")
-                        .bind(now)
-                        .bind(cutoff)
-                        .bind(SWEEP_BATCH)
-                        .fetch_one(pool)
-                        .await?;
-                    total += u64::try_from(n).unwrap_or(0);
-                    if n < i64::from(SWEEP_BATCH) {
-                        return Ok(total);
-                    }
-                }
-            }
-            DatabaseKind::Sqlite => {
-                let mut total = 0;
-                for (tbl, table) in TABLES {
-                    let _writer = self.writer.lock().await;
-                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                    let delete =
-                        format!("DELETE FROM {table} WHERE newest <= $1 AND held_until <= $2");
-                    let gone = sqlx::query(&delete)
-                        .bind(cutoff)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    sqlx::query("UPDATE throttle_sizes SET n = n - $1 WHERE tbl = $2")
-                        .bind(i64::try_from(gone).unwrap_or(i64::MAX))
-                        .bind(tbl)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    total += gone;
-                }
-                Ok(total)
-            }
+            DatabaseKind::Postgres => self.postgres_sweep(pool, now).await,
+            DatabaseKind::Sqlite => self.sqlite_sweep(pool, now).await,
         }
-    }
-
-    /// SQLite: the verdict on both counters as `row` holds them, and the live entries.
-    fn sqlite_verdict(&self, row: &AnyRow, now: i64) -> sqlx::Result<(Verdict, Side, Side)> {
-        let l = &self.limits;
-        let cutoff = l.cutoff(now);
-        let side = |i: usize, limit: i32| -> sqlx::Result<(Side, bool, Option<i64>)> {
-            if limit <= 0 {
-                return Ok((None, false, None));
-            }
-            let stored: Option<Vec<u8>> = row.try_get(i)?;
-            let new = stored.is_none();
-            let e = entries::live(
-                &entries::decode(&stored.unwrap_or_default()),
-                now,
-                cutoff,
-                l.hold_ms,
-            );
-            let locked = e.len() >= limit.unsigned_abs() as usize;
-            let oldest = if locked {
-                entries::oldest_failure(&e, now, l.hold_ms)
-            } else {
-                None
-            };
-            Ok((Some((e, new)), locked, oldest))
-        };
-        let (pair, pair_locked, pair_oldest) = side(0, l.pair_limit)?;
-        let (ip, ip_locked, ip_oldest) = side(1, l.ip_limit)?;
-        let verdict = Verdict {
-            allowed: !(pair_locked || ip_locked),
-            pair_locked,
-            pair_oldest,
-            ip_locked,
-            ip_oldest,
-            evicted: 0,
-        };
-        Ok((verdict, pair, ip))
-    }
-
-    /// SQLite, under this process's writer lock and SQLite's (`BEGIN IMMEDIATE`): read both
-    /// counters, let `decide` say what they become (`None`: nothing), write that and commit
-    /// in one more call to the connection. Returns the verdict and which tables grew past
-    /// `max_entries`.
-    async fn sqlite_write<F>(
-        &self,
-        mut conn: PoolConnection<Any>,
-        key: &Key,
-        decide: F,
-    ) -> sqlx::Result<(Verdict, [bool; 2])>
-    where
-        F: FnOnce(&AnyRow) -> sqlx::Result<(Verdict, Option<(Side, Side)>)>,
-    {
-        let l = &self.limits;
-        let _writer = self.writer.lock().await;
-        // fetch_all: the Any driver's fetch_one would look at BEGIN's (empty) result only.
-        let begun = sqlx::query(SQLITE_BEGIN_READ)
-            .bind(&key.name)
-            .bind(&key.net)
-            .fetch_all(&mut *conn)
-            .await;
-        let done = async {
-            let row = begun?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-            let (verdict, plan) = decide(&row)?;
-            let Some((pair, ip)) = plan else {
-                sqlx::query(SQLITE_ROLLBACK).execute(&mut *conn).await?;
-                return Ok((verdict, [false; 2]));
-            };
-            let mut sql = String::new();
-            let mut grows = Vec::new();
-            let mut binds: Vec<(Vec<u8>, i64, i64)> = Vec::new();
-            for (t, (side, upsert, grew)) in
-                [(&pair, PAIR_UPSERT, PAIR_GREW), (&ip, IP_UPSERT, IP_GREW)]
-                    .into_iter()
-                    .enumerate()
-            {
-                // A counter left empty keeps its row (newest 0: expired, the first to go when
-                // the table is full, deleted by the next sweep), so the next login of the same
-                // name and address updates it instead of inserting and deleting a row again.
-                match side {
-                    Some((e, new)) if !(e.is_empty() && *new) => {
-                        sql.push_str(upsert);
-                        if *new {
-                            sql.push_str(grew);
-                            grows.push(t);
-                        }
-                        binds.push((
-                            entries::encode(e),
-                            entries::newest(e),
-                            entries::held_until(e, l.hold_ms),
-                        ));
-                    }
-                    _ => binds.push((Vec::new(), 0, 0)),
-                }
-            }
-            sql.push_str(SQLITE_COMMIT);
-            let [(pe, pn, ph), (ie, inn, ih)]: [(Vec<u8>, i64, i64); 2] = binds
-                .try_into()
-                .map_err(|_| sqlx::Error::Protocol("two tables".into()))?;
-            let rows = sqlx::query(&sql)
-                .bind(&key.name)
-                .bind(&key.net)
-                .bind(pe)
-                .bind(pn)
-                .bind(ph)
-                .bind(ie)
-                .bind(inn)
-                .bind(ih)
-                .fetch_all(&mut *conn)
-                .await?;
-            let mut over = [false; 2];
-            for (row, t) in rows.iter().zip(grows) {
-                let n: i64 = row.try_get(0)?;
-                over[t] = n > l.max_entries;
-            }
-            Ok((verdict, over))
-        }
-        .await;
-        if done.is_err()
-            && sqlx::query(SQLITE_ROLLBACK)
-                .execute(&mut *conn)
-                .await
-                .is_err()
-        {
-            // The connection's state is unknown: it does not go back to the pool.
-            let _ = conn.detach();
-        }
-        done
-    }
-
-    /// SQLite, after a commit that took a table past `max_entries`: drop its expired rows,
-    /// then the stalest unheld ones down to 7/8 of it. Returns how many rows with failures
-    /// still in the window went.
-    async fn sqlite_make_room(
-        &self,
-        pool: &AnyPool,
-        over: [bool; 2],
-        now: i64,
-    ) -> sqlx::Result<i64> {
-        let l = &self.limits;
-        let cutoff = l.cutoff(now);
-        let mut evicted = 0;
-        for ((tbl, table), over) in TABLES.into_iter().zip(over) {
-            if !over {
-                continue;
-            }
-            let _writer = self.writer.lock().await;
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let n: i64 = sqlx::query_scalar("SELECT n FROM throttle_sizes WHERE tbl = $1")
-                .bind(tbl)
-                .fetch_one(&mut *tx)
-                .await?;
-            // Another commit of this process may have made room already.
-            if n > l.max_entries {
-                let expired =
-                    format!("DELETE FROM {table} WHERE newest <= $1 AND held_until <= $2");
-                sqlx::query(&expired)
-                    .bind(cutoff)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let count = format!("SELECT COUNT(*) FROM {table}");
-                let n: i64 = sqlx::query_scalar(&count).fetch_one(&mut *tx).await?;
-                let mut gone = 0;
-                if n > l.target() {
-                    let stalest = format!(
-                        "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} \
-                         WHERE held_until <= $1 ORDER BY newest LIMIT $2)"
-                    );
-                    gone = sqlx::query(&stalest)
-                        .bind(now)
-                        .bind(n - l.target())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                let gone = i64::try_from(gone).unwrap_or(i64::MAX);
-                sqlx::query("UPDATE throttle_sizes SET n = $1 WHERE tbl = $2")
-                    .bind(n - gone)
-                    .bind(tbl)
-                    .execute(&mut *tx)
-                    .await?;
-                evicted += gone;
-            }
-            tx.commit().await?;
-        }
-        Ok(evicted)
     }
 }
-
-/// The verdict of a settlement, which is never refused.
-const ALLOWED: Verdict = Verdict {
-    allowed: true,
-    pair_locked: false,
-    pair_oldest: None,
-    ip_locked: false,
-    ip_oldest: None,
-    evicted: 0,
-};

@@ -1,7 +1,7 @@
 //! The memory store of the throttle: per instance (like Authelia's "regulation").
 //!
-//! One piece because more than half of this file is its unit tests (`mod tests`, about 500
-//! lines): the store itself is about 440 lines.
+//! Kept in one piece: the store is its first 440 lines, the rest are the unit tests that pin
+//! its window, limits and eviction, kept beside it as every module here keeps its own.
 //!
 //! Each login costs one argon2 verification, so an attacker guessing passwords is already
 //! slowed down; this module stops the guessing altogether after a few failures. Failures are

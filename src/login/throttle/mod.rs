@@ -16,12 +16,17 @@
 //!   every process sharing it counts each failure once. While that database cannot be
 //!   reached, `throttle.on_store_error` decides: `local` checks and counts in this process's
 //!   memory, `deny` refuses with 503. No attempt ever skips the check, and failures counted
-//!   in memory during an outage keep their lock after it.
+//!   in memory during an outage keep their lock after it. What both of its kinds share
+//!   (reservations, the job queue, the store's health) is there; the SQL of each kind is in
+//!   `postgres.rs` and `sqlite.rs`, over the key, limits and verdict of `sql.rs`.
 
 pub mod database;
 pub mod entries;
 pub mod memory;
+mod postgres;
 pub mod rules;
+mod sql;
+mod sqlite;
 
 use std::fmt;
 use std::net::IpAddr;
