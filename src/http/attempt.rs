@@ -366,6 +366,7 @@ async fn authenticate<'l>(
     unit: Option<&str>,
     abandoned: &Abandoned,
 ) -> Result<Proven<'l>, Refused> {
+    known_down(state, loaded)?;
     // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
     // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
     // Service identifiers count in their own namespace, through the same throttle.
@@ -430,25 +431,40 @@ async fn authenticate<'l>(
     }
 }
 
-/// The account from the configured store; `watchword_user_store_up` follows the answer.
+/// 503 at once while the database user store is known to be down (a probe is asking it):
+/// no throttle slot, no wait for a pooled connection.
+fn known_down(state: &AppState, loaded: &Loaded) -> Result<(), Refused> {
+    if loaded.users.database().is_some() && state.user_store.is_down() {
+        return Err(Refused::StoreUnavailable(
+            "the user store is down; asking it again every 250 ms".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The account from the configured store; `watchword_user_store_up` follows the answer, and
+/// a database that cannot be reached is marked down until a probe reaches it.
 async fn lookup<'l>(
     state: &AppState,
     loaded: &'l Loaded,
     service: bool,
     name: &str,
 ) -> Result<Option<Cow<'l, User>>, Refused> {
+    known_down(state, loaded)?;
     match loaded.users.find(service, name).await {
         Ok(found) => {
-            state.metrics.user_store_up.set(1);
+            state.user_store.answered();
             Ok(found)
         }
         Err(QueryError::Unavailable(cause)) => {
-            state.metrics.user_store_up.set(0);
+            if let Some(db) = loaded.users.database() {
+                state.user_store.unreachable(db.database());
+            }
             log::warn!("user store unavailable: {cause}");
             Err(Refused::StoreUnavailable(cause))
         }
         Err(other) => {
-            state.metrics.user_store_up.set(1);
+            state.user_store.answered();
             Err(Refused::Internal(InternalError::Store(other)))
         }
     }

@@ -10,6 +10,7 @@ use crate::login::dummy::DummyHashes;
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
+use crate::login::users::health::StoreHealth;
 use crate::login::users::UserStore;
 use crate::metrics::Metrics;
 use crate::token::issuer::Issuer;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub password_params: argon2::Params,
     /// The database of `[database]`, when a store uses it (opened at start, kept by SIGHUP).
     pub database: Option<Database>,
+    /// Whether the database user store is known to be down (logins then fail fast).
+    pub user_store: Arc<StoreHealth>,
 }
 
 impl AppState {
@@ -80,9 +83,10 @@ impl AppState {
             throttle,
             client_address,
             login,
-            metrics,
             password_params: argon2::Params::default(),
             database: None,
+            user_store: Arc::new(StoreHealth::new(metrics.user_store_up.clone())),
+            metrics,
         }
     }
 
