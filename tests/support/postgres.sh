@@ -5,6 +5,9 @@
 #   bash tests/support/postgres.sh stop  "$WATCHWORD_TEST_POSTGRES_DIR"   # stop and delete
 #   bash tests/support/postgres.sh pause "$DIR"   # stop the server, keep its data and port
 #   bash tests/support/postgres.sh resume "$DIR"  # start it again on the same port
+#   bash tests/support/postgres.sh freeze "$DIR"  # SIGSTOP the server and its backends: it
+#                                                 # accepts connections and never answers
+#   bash tests/support/postgres.sh thaw "$DIR"    # SIGCONT them
 #
 # `start [DIR]` installs Debian's `postgresql` package when no server binaries are found (as
 # root only), runs initdb as the `postgres` user (initdb refuses root) in DIR (default: a new
@@ -113,9 +116,30 @@ cmd_resume() {
   server_start "$dir"
 }
 
+# The postmaster and every process it started (backends, background workers).
+server_pids() {
+  local master
+  master=$(head -1 "$1/data/postmaster.pid")
+  echo "$master"
+  pgrep -P "$master" || true
+}
+
+cmd_freeze() {
+  local dir=${1:?usage: postgres.sh freeze DIR}
+  # The postmaster first, so that no new backend starts unfrozen.
+  server_pids "$dir" | xargs -r kill -STOP
+}
+
+cmd_thaw() {
+  local dir=${1:?usage: postgres.sh thaw DIR}
+  server_pids "$dir" | xargs -r kill -CONT
+}
+
 cmd_stop() {
   local dir=${1:?usage: postgres.sh stop DIR}
   if [ -f "$dir/data/postmaster.pid" ]; then
+    # A frozen server (a test that failed before thawing it) would never see the signal.
+    server_pids "$dir" | xargs -r kill -CONT 2>/dev/null || true
     as_pg "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >&2 || true
   fi
   case "$dir" in
@@ -129,5 +153,7 @@ case "${1:-}" in
   stop) shift; cmd_stop "$@" ;;
   pause) shift; cmd_pause "$@" ;;
   resume) shift; cmd_resume "$@" ;;
-  *) echo "usage: $0 start [DIR] | stop DIR | pause DIR | resume DIR" >&2; exit 2 ;;
+  freeze) shift; cmd_freeze "$@" ;;
+  thaw) shift; cmd_thaw "$@" ;;
+  *) echo "usage: $0 start [DIR] | stop DIR | pause DIR | resume DIR | freeze DIR | thaw DIR" >&2; exit 2 ;;
 esac
