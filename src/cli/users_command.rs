@@ -15,7 +15,7 @@ use crate::config::{ConfigError, Settings, UserStoreKind};
 use crate::database::{Database, DatabaseError, QueryError};
 use crate::login::password::{hash_password, StoredHash};
 use crate::login::users::account::check_name;
-use crate::login::users::database::{describe, ImportError, UserDb};
+use crate::login::users::database::{describe, Columns, ImportError, UserDb};
 use crate::login::users::{User, Users, UsersError};
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
@@ -95,7 +95,7 @@ struct Fields {
 }
 
 /// A list or value `update --clear` empties.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Clear {
     Roles,
     Claims,
@@ -268,7 +268,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
             loop {
                 let mut user = store.get(service, &name)?.ok_or_else(|| unknown(&name))?;
                 apply(&mut user, &fields, &clear)?;
-                if store.update(&user)? {
+                if store.update(&user, changed_columns(&fields, &clear))? {
                     break;
                 }
                 tries += 1;
@@ -403,6 +403,19 @@ fn new_hash(what: &'static str, settings: &Settings) -> Result<StoredHash> {
 }
 
 /// Apply the given options (and `--clear`) to `user`; every value is checked first.
+/// The columns `update` writes: those its options name, and no other.
+fn changed_columns(fields: &Fields, clear: &[Clear]) -> Columns {
+    let cleared = |c: Clear| clear.contains(&c);
+    Columns {
+        roles: fields.roles.is_some() || cleared(Clear::Roles),
+        claims: fields.claims.is_some() || cleared(Clear::Claims),
+        disabled: fields.disabled,
+        id: fields.id.is_some() || cleared(Clear::Id),
+        organisations: fields.organisations.is_some() || cleared(Clear::Organisations),
+        units: fields.units.is_some() || cleared(Clear::Units),
+    }
+}
+
 fn apply(user: &mut User, fields: &Fields, clear: &[Clear]) -> Result<()> {
     let usage = |m: String| UsersCommandError::Usage(m);
     if user.service && (fields.units.is_some() || fields.id.is_some()) {

@@ -749,3 +749,44 @@ async fn a_known_outage_answers_503_at_once_and_heals() {
         "{text}"
     );
 }
+
+/// `users update` reads the account, changes what its options name and writes it back; a
+/// `users disable` that lands between the read and the write must stand. Before, the write
+/// set every column it had read, so the old `disabled = false` came back (hardening round 3,
+/// item 6). The race made deterministic: the read, then the disable, then the write.
+#[tokio::test]
+async fn an_update_never_undoes_a_concurrent_disable() {
+    use watchword::login::users::database::Columns;
+    for store in database_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database(store, dir.path()).await;
+        let path = write_config(
+            dir.path(),
+            &Spec {
+                config: store_config(store, Some(&url)),
+                ..Spec::default()
+            },
+        );
+        let settings = Settings::load(Some(&path)).unwrap();
+        tokio::task::spawn_blocking(move || {
+            let db = Database::open(&settings.database).unwrap();
+            db.prepare(true).unwrap();
+            let users = UserDb::new(db);
+            let parsed = watchword::login::users::Users::parse(&users_toml(), "test").unwrap();
+            users.import(&parsed, false).unwrap();
+            let mut read = users.get(false, "user_test").unwrap().unwrap();
+            assert!(users.set_disabled(false, "user_test", true).unwrap());
+            read.roles = vec!["audit".into()];
+            let roles_only = Columns {
+                roles: true,
+                ..Columns::default()
+            };
+            assert!(users.update(&read, roles_only).unwrap());
+            let now = users.get(false, "user_test").unwrap().unwrap();
+            assert_eq!(now.roles, ["audit"], "{store:?}");
+            assert!(now.disabled, "{store:?}: the update undid the disable");
+        })
+        .await
+        .unwrap();
+    }
+}

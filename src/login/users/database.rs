@@ -25,6 +25,9 @@ struct Sql {
     remove: &'static str,
 }
 
+// `update` writes only the columns whose flag ($9 roles, $10 claims, $11 disabled, $12 id,
+// $13 organisations, $14 units) is true: an update that read the row before a concurrent
+// `users disable` must not write the old flag back.
 // Parameters of insert, upsert and update: $1 name, $2 hash, $3 roles, $4 claims,
 // $5 disabled, $6 id, $7 organisations, $8 units (a service account binds all eight and
 // ignores $6 and $8, so one binding code serves both tables).
@@ -41,8 +44,12 @@ const PEOPLE: Sql = Sql {
              roles = excluded.roles, claims = excluded.claims, disabled = excluded.disabled, \
              id = excluded.id, organisations = excluded.organisations, units = excluded.units, \
              updated_at = CURRENT_TIMESTAMP",
-    update: "UPDATE users SET roles = $3, claims = $4, disabled = $5, id = $6, \
-             organisations = $7, units = $8, updated_at = CURRENT_TIMESTAMP \
+    update: "UPDATE users SET roles = CASE WHEN $9 THEN $3 ELSE roles END, \
+             claims = CASE WHEN $10 THEN $4 ELSE claims END, \
+             disabled = CASE WHEN $11 THEN $5 ELSE disabled END, \
+             id = CASE WHEN $12 THEN $6 ELSE id END, \
+             organisations = CASE WHEN $13 THEN $7 ELSE organisations END, \
+             units = CASE WHEN $14 THEN $8 ELSE units END, updated_at = CURRENT_TIMESTAMP \
              WHERE name = $1 AND password_hash = $2",
     set_hash: "UPDATE users SET password_hash = $2, updated_at = CURRENT_TIMESTAMP \
                WHERE name = $1",
@@ -67,8 +74,11 @@ const SERVICES: Sql = Sql {
              ON CONFLICT (identifier) DO UPDATE SET pass_code_hash = excluded.pass_code_hash, \
              roles = excluded.roles, claims = excluded.claims, disabled = excluded.disabled, \
              organisations = excluded.organisations, updated_at = CURRENT_TIMESTAMP",
-    update: "UPDATE service_accounts SET roles = $3, claims = $4, disabled = $5, \
-             organisations = $7, updated_at = CURRENT_TIMESTAMP \
+    update: "UPDATE service_accounts SET roles = CASE WHEN $9 THEN $3 ELSE roles END, \
+             claims = CASE WHEN $10 THEN $4 ELSE claims END, \
+             disabled = CASE WHEN $11 THEN $5 ELSE disabled END, \
+             organisations = CASE WHEN $13 THEN $7 ELSE organisations END, \
+             updated_at = CURRENT_TIMESTAMP \
              WHERE identifier = $1 AND pass_code_hash = $2",
     set_hash: "UPDATE service_accounts SET pass_code_hash = $2, \
                updated_at = CURRENT_TIMESTAMP WHERE identifier = $1",
@@ -120,6 +130,23 @@ pub enum ImportError {
 #[derive(Clone, Debug)]
 pub struct UserDb {
     db: Database,
+}
+
+/// The columns an update changes; the others keep what the row holds when it is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns {
+    /// `roles`.
+    pub roles: bool,
+    /// `claims`.
+    pub claims: bool,
+    /// `disabled`.
+    pub disabled: bool,
+    /// `id` (people only).
+    pub id: bool,
+    /// `organisations`.
+    pub organisations: bool,
+    /// `units` (people only).
+    pub units: bool,
 }
 
 /// One row as a checked account (the same checks as the users file, so a row written by
@@ -244,13 +271,21 @@ impl UserDb {
         })
     }
 
-    /// Write `user`'s roles, claims, disabled flag, id, organisations and units, if the row
-    /// still has the hash `user` was read with (a concurrent `passwd` makes this false, and
-    /// the caller reads again). False also when the account is gone.
-    pub fn update(&self, user: &User) -> Result<bool, QueryError> {
+    /// Write the `changed` columns of `user` (roles, claims, disabled flag, id, organisations,
+    /// units), if the row still has the hash `user` was read with (a concurrent `passwd`
+    /// makes this false, and the caller reads again). The other columns are left as the row
+    /// has them, so a `users disable` between the caller's read and this write stands. False
+    /// also when the account is gone.
+    pub fn update(&self, user: &User, changed: Columns) -> Result<bool, QueryError> {
         let user = user.clone();
         self.db.run_blocking(move |pool| async move {
             let done = bind_all(sqlx::query(sql(user.service).update), &user)
+                .bind(changed.roles)
+                .bind(changed.claims)
+                .bind(changed.disabled)
+                .bind(changed.id)
+                .bind(changed.organisations)
+                .bind(changed.units)
                 .execute(&pool)
                 .await?;
             Ok(done.rows_affected() == 1)
