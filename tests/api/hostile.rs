@@ -877,3 +877,68 @@ async fn a_hop_that_is_not_ascii_leaves_the_proxys_address_standing() {
         200
     );
 }
+
+/// Correct logins that arrive together are not failed attempts: 20 simultaneous correct
+/// logins of one account from one address (a batch job's workers behind one NAT) all get 200,
+/// on the memory, SQLite and PostgreSQL throttle. Before, each attempt in flight held a
+/// failure slot, so 5 got 200 and 15 got 429 "Too many failed attempts." with no failure at
+/// all (hardening round 3, item 15). Wrong guesses arriving together still reach argon2 at
+/// most 5 times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_correct_logins_from_one_address_all_pass() {
+    let mut stores = vec![Store::File];
+    stores.extend(database_stores());
+    for store in stores {
+        let throttle = if store == Store::File {
+            ""
+        } else {
+            "[throttle]\nstore = \"database\"\n"
+        };
+        let app = std::sync::Arc::new(
+            spawn_with(Spec {
+                store,
+                ..via_proxy(&format!("[server]\nworkers = 2\n{throttle}"))
+            })
+            .await,
+        );
+        let together = |password: &'static str, n: usize| {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let app = std::sync::Arc::clone(&app);
+                    tokio::spawn(async move {
+                        login_from(&app, "203.0.113.20", "user_test", password)
+                            .await
+                            .status()
+                            .as_u16()
+                    })
+                })
+                .collect();
+            async move {
+                let mut statuses = Vec::new();
+                for t in tasks {
+                    statuses.push(t.await.unwrap());
+                }
+                statuses
+            }
+        };
+        let statuses = together(PASSWORD, 20).await;
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "{store:?}: {statuses:?}"
+        );
+
+        let before = app.state.pool.verifications();
+        let statuses = together("wrong guess", 50).await;
+        let checked = app.state.pool.verifications() - before;
+        assert!(
+            checked <= 5,
+            "{store:?}: {checked} guesses reached argon2: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 401).count()
+                + statuses.iter().filter(|s| **s == 429).count(),
+            50,
+            "{store:?}: {statuses:?}"
+        );
+    }
+}

@@ -467,7 +467,15 @@ impl DatabaseThrottle {
         let retry_after = retry(v.pair_locked, v.pair_oldest)
             .max(retry(v.ip_locked, v.ip_oldest))
             .unwrap_or(Duration::from_secs(1));
-        Locked { retry_after }
+        // A locked counter with no settled failure in the window is full of reservations
+        // alone. (With some settled failures beside reservations this says "not in flight",
+        // and the attempt gets its 429 at once: the conservative side.)
+        let in_flight =
+            (!v.pair_locked || v.pair_oldest.is_none()) && (!v.ip_locked || v.ip_oldest.is_none());
+        Locked {
+            retry_after,
+            in_flight,
+        }
     }
 
     fn log_evicted(&self, evicted: i64) {

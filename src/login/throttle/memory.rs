@@ -160,8 +160,8 @@ impl Throttle {
 
         let pair_lock = check(&mut tables.pairs, &key, pair_limit, now, s.window);
         let ip_lock = check(&mut tables.ips, &ip, ip_limit, now, s.window);
-        if let Some(retry_after) = pair_lock.max(ip_lock) {
-            return Err(Locked { retry_after });
+        if let Some(locked) = Locked::either(pair_lock, ip_lock) {
+            return Err(locked);
         }
 
         if pair_limit > 0 {
@@ -207,9 +207,7 @@ impl Throttle {
             s.window,
         );
         let ip_lock = check(&mut tables.ips, &ip, s.max_failures_per_ip, now, s.window);
-        pair_lock
-            .max(ip_lock)
-            .map(|retry_after| Locked { retry_after })
+        Locked::either(pair_lock, ip_lock)
     }
 
     /// Number of (pair, IP) counters held, for metrics and for tests of the memory bound.
@@ -240,7 +238,7 @@ impl Shared {
     }
 }
 
-/// `Some(retry_after)` when `key`'s counter is at `limit`; drops the counter when it has
+/// `Some(lock)` when `key`'s counter is at `limit`; drops the counter when it has
 /// nothing left in it.
 fn check<K: Hash + Eq>(
     map: &mut HashMap<K, Counter>,
@@ -248,7 +246,7 @@ fn check<K: Hash + Eq>(
     limit: u32,
     now: Instant,
     window: Duration,
-) -> Option<Duration> {
+) -> Option<Locked> {
     if limit == 0 {
         return None;
     }
@@ -258,7 +256,10 @@ fn check<K: Hash + Eq>(
         map.remove(key);
         return None;
     }
-    (counter.counted() >= limit as usize).then(|| counter.retry_after(now, window))
+    (counter.counted() >= limit as usize).then(|| Locked {
+        retry_after: counter.retry_after(now, window),
+        in_flight: counter.failures.len() < limit as usize,
+    })
 }
 
 /// The counter for `key`, created (after making room) when absent.

@@ -31,7 +31,7 @@ mod sqlite;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntGauge};
 
@@ -68,8 +68,19 @@ pub struct Throttle {
     inner: Arc<Inner>,
 }
 
+/// How long [`Throttle::begin_now`] waits at most for attempts in flight to settle: a few
+/// rounds of the hashing queue at production argon2 parameters (a login takes ~20-30 ms of
+/// one core), short enough that a client is never held long.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a waiting attempt asks again when nothing of this process settled.
+const RECHECK_EVERY: Duration = Duration::from_millis(50);
+
 struct Inner {
     settings: ThrottleSettings,
+    /// Woken whenever an attempt of this process settles (attempts waiting in
+    /// [`Throttle::begin_now`] look again).
+    settled: tokio::sync::Notify,
     /// The memory store: the store itself, or the database store's fallback.
     local: memory::Throttle,
     shared: Option<DatabaseThrottle>,
@@ -134,6 +145,7 @@ impl Throttle {
                 store_errors,
                 store_up,
                 clock: Clock::now(),
+                settled: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -166,6 +178,7 @@ impl Throttle {
                 store_errors,
                 store_up,
                 clock: Clock::now(),
+                settled: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -200,6 +213,7 @@ impl Throttle {
                 .begin(user, ip, now)
                 .map(|a| Attempt {
                     kind: Kind::Local(a),
+                    owner: Some(self.clone()),
                 })
                 .map_err(Refused::Locked)
         };
@@ -217,6 +231,7 @@ impl Throttle {
             match shared.begin(user, ip, inner.clock.ms(now)).await {
                 Ok(Ok(reservation)) => {
                     return Ok(Attempt {
+                        owner: Some(self.clone()),
                         kind: Kind::Shared {
                             reservation,
                             throttle: self.clone(),
@@ -236,9 +251,34 @@ impl Throttle {
         }
     }
 
-    /// [`Throttle::begin`] at the current time, for the request handler.
+    /// [`Throttle::begin`] at the current time, for the request handler; an attempt refused
+    /// only by attempts still in flight ([`Locked::in_flight`]) waits for one of them to
+    /// settle, up to [`IN_FLIGHT_WAIT`], and is refused only when settled failures fill the
+    /// budget (or the wait ends). Ten correct logins of one account arriving together from
+    /// one address (a batch job's workers behind one NAT) were five 200s and five 429s
+    /// "Too many failed attempts." without a single failure. Guesses still reach argon2 at
+    /// most the budget's number of times: a waiting attempt holds no slot.
     pub async fn begin_now(&self, user: &str, ip: IpAddr) -> Result<Attempt, Refused> {
-        self.begin(user, ip, Instant::now()).await
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            // Registered before the check, so a settlement in between is not missed.
+            let settled = self.inner.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            let now = Instant::now();
+            match self.begin(user, ip, now).await {
+                Err(Refused::Locked(locked)) if locked.in_flight && now < deadline => {
+                    // Settlements of this process wake it; those of other replicas (the
+                    // database store) are seen by asking again.
+                    let recheck = RECHECK_EVERY.min(deadline - now);
+                    tokio::select! {
+                        () = &mut settled => {}
+                        () = tokio::time::sleep(recheck) => {}
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Number of (pair, IP) counters held in this process's memory (the memory store, or the
@@ -302,6 +342,8 @@ impl fmt::Debug for Throttle {
 #[must_use = "settle the attempt with success() or failure(); dropping it releases the slot"]
 pub struct Attempt {
     kind: Kind,
+    /// Told when this attempt settles, for the attempts waiting in [`Throttle::begin_now`].
+    owner: Option<Throttle>,
 }
 
 enum Kind {
@@ -322,7 +364,10 @@ enum Kind {
 
 impl Attempt {
     fn off() -> Attempt {
-        Attempt { kind: Kind::Off }
+        Attempt {
+            kind: Kind::Off,
+            owner: None,
+        }
     }
 
     /// The password was right: release the slot and forget the pair's failures, so a user
@@ -340,7 +385,17 @@ impl Attempt {
     }
 
     async fn finish(self, outcome: Outcome) {
-        match self.kind {
+        let owner = self.owner;
+        self.kind.finish(outcome).await;
+        if let Some(throttle) = owner {
+            throttle.inner.settled.notify_waiters();
+        }
+    }
+}
+
+impl Kind {
+    async fn finish(self, outcome: Outcome) {
+        match self {
             Kind::Off => {}
             Kind::Local(attempt) => match outcome {
                 Outcome::Success => attempt.success(),

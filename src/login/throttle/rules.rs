@@ -112,6 +112,24 @@ pub struct Locked {
     /// When the limit is reached only by attempts still in flight, 1 s: they settle within
     /// milliseconds and a retry will see how they ended.
     pub retry_after: Duration,
+    /// Only attempts still in flight fill the budget: once they settle (as successes, say:
+    /// ten workers of a batch job logging in at once behind one address) there may be room.
+    /// [`super::Throttle::begin`] waits a moment for them instead of answering 429.
+    pub in_flight: bool,
+}
+
+impl Locked {
+    /// The lock of two counters (pair and address), either of which may be open (`None`):
+    /// the longer wait, in flight only if every lock is.
+    pub fn either(a: Option<Locked>, b: Option<Locked>) -> Option<Locked> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Locked {
+                retry_after: a.retry_after.max(b.retry_after),
+                in_flight: a.in_flight && b.in_flight,
+            }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// `left` in whole seconds, rounded up and at least 1: the `Retry-After` of a lock.
