@@ -36,6 +36,10 @@ pub struct RemoteOptions {
     /// Largest accepted response body (default 1 MiB), so a misbehaving endpoint cannot make
     /// the verifier buffer without bound.
     pub max_response_bytes: usize,
+    /// Fetch keys over plain `http://` from a host that is not loopback (default false): keys
+    /// fetched in clear can be swapped by anyone on the path, and every token they sign is
+    /// then accepted. Loopback (`127.0.0.0/8`, `::1`, `localhost`) is always allowed.
+    pub allow_http: bool,
 }
 
 impl Default for RemoteOptions {
@@ -45,6 +49,7 @@ impl Default for RemoteOptions {
             cooldown: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
             max_response_bytes: 1 << 20,
+            allow_http: false,
         }
     }
 }
@@ -81,7 +86,10 @@ impl Remote {
             .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            log::debug!("unknown kid: refreshing keys from {}", shared.jwks_url);
+            log::debug!(
+                "unknown kid: refreshing keys from {}",
+                shown(&shared.jwks_url)
+            );
             shared.notify.notify_one();
         }
     }
@@ -112,7 +120,7 @@ impl Task {
             }
             Err(_) => log::warn!(
                 "no Tokio runtime: keys from {} will not be refreshed",
-                self.shared.jwks_url
+                shown(&self.shared.jwks_url)
             ),
         }
     }
@@ -137,7 +145,11 @@ impl Task {
             };
             match result {
                 Ok(fresh) => {
-                    log::debug!("{} keys loaded from {}", fresh.len(), self.shared.jwks_url);
+                    log::debug!(
+                        "{} keys loaded from {}",
+                        fresh.len(),
+                        shown(&self.shared.jwks_url)
+                    );
                     slot.replace(fresh);
                 }
                 Err(e) => log::warn!("{e}; keeping the last good keys"),
@@ -148,9 +160,41 @@ impl Task {
 
 fn fetch_error(url: &Url, reason: impl Into<String>) -> KeyError {
     KeyError::Fetch {
-        url: url.to_string(),
+        url: shown(url),
         reason: reason.into(),
     }
+}
+
+/// `url` as errors and logs show it: without its userinfo (`user:password@`), which may be a
+/// credential for the key endpoint.
+pub(crate) fn shown(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+/// Plain http is for loopback only, unless the caller allowed it.
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// A redirect is followed only to the same host and never from https to http: a key endpoint
+/// that sends the verifier elsewhere, or down to clear text, is refused (`from` is the URL
+/// asked, `to` where the server points).
+pub(crate) fn redirect_allowed(from: &Url, to: &Url) -> bool {
+    let downgrade = from.scheme() == "https" && to.scheme() != "https";
+    !downgrade
+        && from.host_str() == to.host_str()
+        && from.port_or_known_default() == to.port_or_known_default()
 }
 
 /// The error and its causes on one line: reqwest's own text alone is often just "error
@@ -178,7 +222,7 @@ async fn fetch_json(
         .header(ACCEPT, "application/json, application/jwk-set+json")
         .send()
         .await
-        .map_err(|e| fetch_error(url, chain(&e)))?;
+        .map_err(|e| fetch_error(url, chain(&e.without_url())))?;
     if !response.status().is_success() {
         return Err(fetch_error(
             url,
@@ -196,7 +240,7 @@ async fn fetch_json(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| fetch_error(url, chain(&e)))?
+        .map_err(|e| fetch_error(url, chain(&e.without_url())))?
     {
         if body.len() + chunk.len() > max {
             return Err(too_large());
@@ -218,13 +262,20 @@ async fn fetch_jwks(client: &Client, shared: &Shared) -> Result<KeySet, KeyError
     KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(url, e.to_string()))
 }
 
-fn parse_http_url(text: &str) -> Result<Url, KeyError> {
+fn parse_http_url(text: &str, allow_http: bool) -> Result<Url, KeyError> {
     let url = Url::parse(text).map_err(|e| KeyError::Fetch {
-        url: text.to_owned(),
+        // Not a URL: nothing to take userinfo out of, and the text may hold one.
+        url: "(unparsable URL)".to_owned(),
         reason: e.to_string(),
     })?;
     match url.scheme() {
-        "http" | "https" => Ok(url),
+        "https" => Ok(url),
+        "http" if allow_http || is_loopback(&url) => Ok(url),
+        "http" => Err(fetch_error(
+            &url,
+            "keys are fetched over https only (plain http is allowed for loopback, or with \
+             RemoteOptions::allow_http)",
+        )),
         _ => Err(fetch_error(&url, "only http and https URLs are supported")),
     }
 }
@@ -234,13 +285,26 @@ pub(crate) async fn connect(
     url: &str,
     options: RemoteOptions,
 ) -> Result<(KeySet, Remote, Task), KeyError> {
-    let url = parse_http_url(url)?;
+    let url = parse_http_url(url, options.allow_http)?;
     let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let allowed = attempt
+                .previous()
+                .last()
+                .is_some_and(|from| redirect_allowed(from, attempt.url()));
+            if !allowed {
+                attempt.error("a redirect to another host or from https to http")
+            } else if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .timeout(options.timeout)
         .connect_timeout(options.timeout)
         .user_agent(concat!("watchword-verifier/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| fetch_error(&url, chain(&e)))?;
+        .map_err(|e| fetch_error(&url, chain(&e.without_url())))?;
     let fetches = AtomicU64::new(0);
     let doc = fetch_json(&client, &fetches, &url, options.max_response_bytes).await?;
     let (jwks_url, keys) = if doc.get("keys").is_some() {
@@ -255,7 +319,7 @@ pub(crate) async fn connect(
         let jwks_url = url
             .join(jwks_uri)
             .map_err(|e| fetch_error(&url, format!("jwks_uri: {e}")))?;
-        let jwks_url = parse_http_url(jwks_url.as_str())?;
+        let jwks_url = parse_http_url(jwks_url.as_str(), options.allow_http)?;
         let doc = fetch_json(&client, &fetches, &jwks_url, options.max_response_bytes).await?;
         let keys =
             KeySet::from_jwks_value(&doc).map_err(|e| fetch_error(&jwks_url, e.to_string()))?;
@@ -266,7 +330,7 @@ pub(crate) async fn connect(
             "neither a JWK Set (\"keys\") nor a discovery document (\"jwks_uri\")",
         ));
     };
-    log::debug!("{} keys loaded from {jwks_url}", keys.len());
+    log::debug!("{} keys loaded from {}", keys.len(), shown(&jwks_url));
     let shared = Arc::new(Shared {
         jwks_url,
         options,
@@ -282,4 +346,31 @@ pub(crate) async fn connect(
         },
         Task { shared, client },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_host_and_never_go_down_to_http() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let from = url("https://login.example/jwks.json");
+        assert!(redirect_allowed(&from, &url("https://login.example/keys")));
+        assert!(!redirect_allowed(&from, &url("http://login.example/keys")));
+        assert!(!redirect_allowed(&from, &url("https://evil.example/keys")));
+        assert!(!redirect_allowed(
+            &from,
+            &url("https://login.example:8443/keys")
+        ));
+        let plain = url("http://127.0.0.1:8080/jwks.json");
+        assert!(redirect_allowed(&plain, &url("http://127.0.0.1:8080/k")));
+        assert!(redirect_allowed(&plain, &url("https://127.0.0.1:8080/k")));
+    }
+
+    #[test]
+    fn shown_urls_have_no_userinfo() {
+        let url = Url::parse("https://keys:s3cr3t@login.example/jwks.json").unwrap();
+        assert_eq!(shown(&url), "https://login.example/jwks.json");
+    }
 }

@@ -15,6 +15,8 @@ use crate::common::*;
 #[derive(Default)]
 struct State {
     bodies: HashMap<String, String>,
+    /// Paths answered with `302 Found` and this `Location`.
+    redirects: HashMap<String, String>,
     hits: HashMap<String, u64>,
 }
 
@@ -50,17 +52,23 @@ impl KeyServer {
                     }
                     let text = String::from_utf8_lossy(&request);
                     let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                    let body = {
+                    let (body, redirect) = {
                         let mut state = state.lock().unwrap();
                         *state.hits.entry(path.clone()).or_default() += 1;
-                        state.bodies.get(&path).cloned()
+                        (
+                            state.bodies.get(&path).cloned(),
+                            state.redirects.get(&path).cloned(),
+                        )
                     };
-                    let response = match body {
-                        Some(body) => format!(
+                    let response = match (body, redirect) {
+                        (_, Some(location)) => format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        ),
+                        (Some(body), None) => format!(
                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                             body.len()
                         ),
-                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                        (None, None) => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
                     };
                     let _ = socket.write_all(response.as_bytes()).await;
                     let _ = socket.shutdown().await;
@@ -76,6 +84,14 @@ impl KeyServer {
             .unwrap()
             .bodies
             .insert(path.to_owned(), body);
+    }
+
+    fn redirect(&self, path: &str, location: String) {
+        self.state
+            .lock()
+            .unwrap()
+            .redirects
+            .insert(path.to_owned(), location);
     }
 
     fn hits(&self, path: &str) -> u64 {
@@ -324,5 +340,77 @@ async fn periodic_refresh_runs_and_stops_with_the_last_clone() {
         hits,
         "refresh task outlived the verifier"
     );
+    server.stop().await;
+}
+
+/// Keys come over https, or plain http from loopback; anything else needs
+/// `RemoteOptions::allow_http` (hardening round 3, item 11). `0.0.0.0` is not a loopback
+/// address, yet Linux connects it to this machine, so the refusal is shown without any
+/// traffic leaving it.
+#[tokio::test]
+async fn plain_http_is_for_loopback_only() {
+    let server = KeyServer::start().await;
+    server.set("/jwks.json", jwks(&[ed()]));
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let url = format!("http://0.0.0.0:{port}/jwks.json");
+    let refused = Verifier::from_url(&url, validation(), RemoteOptions::default())
+        .await
+        .err()
+        .expect("plain http to a host that is not loopback is refused");
+    assert!(refused.to_string().contains("https only"), "{refused}");
+    assert_eq!(server.hits("/jwks.json"), 0, "nothing was fetched");
+    let allowed = RemoteOptions {
+        allow_http: true,
+        ..RemoteOptions::default()
+    };
+    let v = Verifier::from_url(&url, validation(), allowed)
+        .await
+        .unwrap();
+    assert_eq!(v.key_count(), 1);
+    server.stop().await;
+}
+
+/// A redirect to another host is refused (here `127.0.0.1` → `localhost`, both this machine);
+/// one on the same host is followed.
+#[tokio::test]
+async fn redirects_to_another_host_are_refused() {
+    let server = KeyServer::start().await;
+    server.set("/jwks.json", jwks(&[ed()]));
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    server.redirect("/moved", format!("http://localhost:{port}/jwks.json"));
+    server.redirect("/here", "/jwks.json".to_owned());
+    let refused = Verifier::from_url(
+        &format!("{}/moved", server.base),
+        validation(),
+        RemoteOptions::default(),
+    )
+    .await
+    .err()
+    .expect("a redirect to another host is refused");
+    assert!(refused.to_string().contains("redirect"), "{refused}");
+    assert_eq!(server.hits("/jwks.json"), 0);
+    let v = Verifier::from_url(
+        &format!("{}/here", server.base),
+        validation(),
+        RemoteOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v.key_count(), 1);
+    server.stop().await;
+}
+
+/// A URL's userinfo (a credential for the key endpoint) is never in an error or a log line.
+#[tokio::test]
+async fn a_urls_userinfo_is_never_shown() {
+    let server = KeyServer::start().await;
+    let url = server.base.replace("http://", "http://keys:s3cr3t-pw@") + "/missing.json";
+    let error = Verifier::from_url(&url, validation(), RemoteOptions::default())
+        .await
+        .err()
+        .expect("404");
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains("s3cr3t-pw"), "{text}");
+    assert!(text.contains("missing.json"), "{text}");
     server.stop().await;
 }
