@@ -131,7 +131,14 @@ pub fn load(
         (UserStoreKind::Database, _) => UserStore::Database(UserDb::new(
             database.ok_or(StartError::StoreNeedsRestart)?.clone(),
         )),
-        (UserStoreKind::File, Some(path)) => UserStore::File(Users::load(path)?),
+        (UserStoreKind::File, Some(path)) => {
+            let users = Users::load(path)?;
+            users.check_look_alikes(
+                settings.users.allow_case_variants,
+                &path.display().to_string(),
+            )?;
+            UserStore::File(users)
+        }
         (UserStoreKind::File, None) => {
             log::warn!(
                 "users.file is not set: serving the built-in DEMO users (user_test / password_test). \

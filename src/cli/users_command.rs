@@ -16,7 +16,7 @@ use crate::database::{Database, DatabaseError, QueryError};
 use crate::login::password::{hash_password, StoredHash};
 use crate::login::users::account::check_name;
 use crate::login::users::database::{describe, Columns, ImportError, UserDb};
-use crate::login::users::{User, Users, UsersError};
+use crate::login::users::{canonical_name, look_alike, User, Users, UsersError};
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
 /// Why a `users` or `migrate` command failed.
@@ -161,6 +161,22 @@ enum UsersCommand {
     Check,
 }
 
+impl UsersCommand {
+    /// The account name as accounts are stored: NFC ([`canonical_name`]), so a name typed
+    /// with combining accents finds (or adds) the same account a login finds.
+    fn canonicalize(&mut self) {
+        match self {
+            UsersCommand::Add { name, .. }
+            | UsersCommand::Update { name, .. }
+            | UsersCommand::Passwd { name }
+            | UsersCommand::Disable { name }
+            | UsersCommand::Enable { name }
+            | UsersCommand::Remove { name } => *name = canonical_name(name),
+            UsersCommand::List { .. } | UsersCommand::Import { .. } | UsersCommand::Check => {}
+        }
+    }
+}
+
 /// `watchword migrate`: apply the embedded migrations to `[database]` (nothing to do when no
 /// database is configured and the users are in the file).
 pub fn migrate(config: Option<&Path>) -> Result<()> {
@@ -229,7 +245,10 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
     let unknown = |name: &str| {
         UsersCommandError::Account(format!("{} does not exist", describe(service, name)))
     };
-    match args.command {
+    let mut command = args.command;
+    command.canonicalize();
+    let allow_case_variants = settings.users.allow_case_variants;
+    match command {
         UsersCommand::Add { name, fields } => {
             checked_name(&name, service)?;
             let mut user = User {
@@ -249,6 +268,9 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
             if store.get(service, &name)?.is_some() {
                 return Err(exists(service, &name));
             }
+            let existing = store.list()?;
+            look_alike(existing.iter().chain([&user]), allow_case_variants)
+                .map_err(|m| UsersCommandError::Account(format!("not added: {m}")))?;
             user.hash = std::sync::Arc::new(new_hash(what, &settings)?);
             match store.add(&user) {
                 Err(QueryError::Conflict(_)) => Err(exists(service, &name)),
@@ -328,6 +350,17 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
         UsersCommand::Import { file, replace } => {
             let users = Users::load(&file)?;
             let store = open_store(&settings, "import")?;
+            // The file's accounts beside those it does not replace: no look-alikes among
+            // them, or nothing is imported.
+            let incoming = users.accounts();
+            let existing = store.list()?;
+            let kept = existing.iter().filter(|e| {
+                !incoming
+                    .iter()
+                    .any(|u| u.service == e.service && u.name == e.name && replace)
+            });
+            look_alike(kept.chain(incoming.iter().copied()), allow_case_variants)
+                .map_err(|m| UsersCommandError::Account(format!("{m}; nothing was imported")))?;
             match store.import(&users, replace) {
                 Ok(n) => eprintln!("imported {n} accounts from {}", file.display()),
                 Err(ImportError::Exists(who)) => {

@@ -14,6 +14,9 @@ pub struct UserSettings {
     pub store: UserStoreKind,
     /// `users.file`; `None` means the built-in demo users.
     pub file: Option<PathBuf>,
+    /// `users.allow_case_variants`: accounts whose names differ only by letter case may
+    /// exist side by side (default false: the loaders and `users add`/`import` refuse them).
+    pub allow_case_variants: bool,
 }
 
 /// `users.store`.
@@ -30,6 +33,7 @@ pub enum UserStoreKind {
 pub(super) struct RawUsers {
     store: String,
     file: String,
+    allow_case_variants: bool,
 }
 
 impl RawUsers {
@@ -46,6 +50,7 @@ impl RawUsers {
                 }
             },
             file: non_empty_path(&self.file),
+            allow_case_variants: self.allow_case_variants,
         })
     }
 }

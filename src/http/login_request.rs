@@ -16,7 +16,7 @@ use secrecy::zeroize::Zeroizing;
 use super::api_error::ApiError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::password::MAX_PASSWORD_BYTES;
-use crate::login::users::{holds_control_character, MAX_NAME_BYTES};
+use crate::login::users::{canonical_name, holds_control_character, MAX_NAME_BYTES};
 
 /// Header names of the seed's login API.
 pub const USER_NAME: &str = "User-Name";
@@ -44,13 +44,13 @@ pub fn read_field<'a>(
 }
 
 /// A name field (user, identifier, organisation, unit) as checked text: no control character,
-/// so it can be counted by the throttle and looked up in a database. Passwords and codes are
-/// bytes for argon2 and are not checked here.
+/// so it can be counted by the throttle and looked up in a database, and in NFC, the form
+/// accounts are stored in. Passwords and codes are bytes for argon2 and are not checked here.
 fn name(value: String, field: &'static str) -> Result<String, ApiError> {
     if holds_control_character(&value) {
         return Err(ApiError::ControlCharacter(field));
     }
-    Ok(value)
+    Ok(canonical_name(&value))
 }
 
 /// The JSON body's fields (the seeds' names); unknown fields are ignored so that clients of

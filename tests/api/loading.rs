@@ -151,3 +151,51 @@ fn key_files_open_to_other_users_stop_the_start() {
     let err = start_error(&spec("")).expect("a verify-only key open to others started");
     assert!(err.starts_with("keys.verify_only_files: "), "{err}");
 }
+
+/// Accounts a person could not tell apart are refused at load (hardening round 3, item 14):
+/// names that differ only by case (unless `users.allow_case_variants = true`), names that
+/// differ only by Unicode normalisation (the same name in NFC), and two accounts with one id.
+#[test]
+fn look_alike_accounts_are_refused() {
+    let h = hash(PASSWORD);
+    let users = |a: &str, b: &str, extra: &str| {
+        format!(
+            "[[users]]\nname = \"{a}\"\npassword_hash = \"{h}\"\n{extra}\n\
+             [[users]]\nname = \"{b}\"\npassword_hash = \"{h}\"\n{extra}\n"
+        )
+    };
+    let err = start_error(&Spec {
+        users: users("Alice", "alice", ""),
+        ..Spec::default()
+    })
+    .expect("case variants refused");
+    assert!(
+        err.contains("\"Alice\" and \"alice\" differ only by letter case"),
+        "{err}"
+    );
+    assert!(err.contains("users.allow_case_variants"), "{err}");
+    assert_eq!(
+        start_error(&Spec {
+            users: users("Alice", "alice", ""),
+            config: "[users]\nallow_case_variants = true\n".into(),
+            ..Spec::default()
+        }),
+        None
+    );
+    let err = start_error(&Spec {
+        users: users("caf\u{e9}", "cafe\u{301}", ""),
+        ..Spec::default()
+    })
+    .expect("the same name in NFC and NFD refused");
+    assert!(err.contains("appears more than once"), "{err}");
+    let err = start_error(&Spec {
+        users: users(
+            "bob",
+            "carol",
+            "id = \"6f1c1d8e-6a43-4c1b-9a7e-2b1a4e0c9d11\"",
+        ),
+        ..Spec::default()
+    })
+    .expect("a repeated id refused");
+    assert!(err.contains("have the same id"), "{err}");
+}

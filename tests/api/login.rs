@@ -264,3 +264,58 @@ async fn healthz_answers() {
         (200, r#"{"status":"ok","code":200}"#.to_owned())
     );
 }
+
+/// Account names are stored and looked up in Unicode NFC: "ünicode" typed with a combining
+/// diaeresis (NFD, as macOS keyboards send it) logs into the account written precomposed, on
+/// every login style and on /token. Before, only the exact bytes matched (hardening round 3,
+/// item 14).
+#[tokio::test]
+async fn a_name_in_nfd_logs_into_the_nfc_account_everywhere() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let nfd = "u\u{308}nicode";
+    assert_ne!(nfd, "ünicode");
+    assert_eq!(
+        app.login(&Method::Post, nfd, UNICODE_NFC).await.status(),
+        200,
+        "headers"
+    );
+    let json = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"username": nfd, "password": UNICODE_NFC}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 200, "JSON");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{nfd}:{UNICODE_NFC}"));
+    let res = app
+        .client
+        .post(format!("{}/login", app.base))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "Basic");
+    let form = format!(
+        "grant_type=password&username={}&password={}",
+        crate::oauth::urlencode(nfd),
+        crate::oauth::urlencode(UNICODE_NFC)
+    );
+    let res = app
+        .client
+        .post(format!("{}/token", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "/token");
+    let body: serde_json::Value = res.json().await.unwrap();
+    let claims = crate::oauth::claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["sub"], "ünicode",
+        "the token names the account as stored"
+    );
+}

@@ -371,3 +371,62 @@ async fn usage_errors_exit_2_and_check_works_on_both_stores() {
         assert!(err.contains("password is empty"), "{err}");
     }
 }
+
+/// `users add` and `users import` refuse look-alikes of accounts in the database (names that
+/// differ only by case), the whole import at once; a name typed in NFD is the NFC account
+/// (hardening round 3, item 14).
+#[tokio::test]
+async fn add_and_import_refuse_look_alike_names() {
+    for store in database_stores() {
+        let app = spawn_with(Spec {
+            store,
+            ..Spec::default()
+        })
+        .await;
+        let config = app.config_path.clone();
+        let err = failed(&cli(&config, &["users", "add", "USER_test"], "pw-1\n"), 1);
+        assert!(
+            err.contains("differ only by letter case"),
+            "{store:?}: {err}"
+        );
+        assert_eq!(
+            status(&app, "USER_test", "pw-1").await,
+            401,
+            "nothing was added"
+        );
+
+        let file = app._dir.path().join("look-alikes.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[users]]\nname = \"newcomer\"\npassword_hash = \"{}\"\n\
+                 [[users]]\nname = \"Spacey\"\npassword_hash = \"{}\"\n",
+                hash("pw"),
+                hash("pw")
+            ),
+        )
+        .unwrap();
+        let err = failed(
+            &cli(&config, &["users", "import", file.to_str().unwrap()], ""),
+            1,
+        );
+        assert!(err.contains("nothing was imported"), "{store:?}: {err}");
+        assert_eq!(
+            status(&app, "newcomer", "pw").await,
+            401,
+            "{store:?}: not imported"
+        );
+
+        // The NFD spelling of an account is that account: passwd changes "ünicode".
+        ok(&cli(
+            &config,
+            &["users", "passwd", "u\u{308}nicode"],
+            "new-unicode-pw\n",
+        ));
+        assert_eq!(
+            status(&app, "ünicode", "new-unicode-pw").await,
+            200,
+            "{store:?}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::error::OAuthError;
 use crate::http::attempt::ClientSecret;
 use crate::login::password::MAX_PASSWORD_BYTES;
-use crate::login::users::{holds_control_character, MAX_NAME_BYTES};
+use crate::login::users::{canonical_name, holds_control_character, MAX_NAME_BYTES};
 
 /// Longest `scope` parameter accepted (bytes): far more than any account's permissions.
 pub const MAX_SCOPE_BYTES: usize = 1024;
@@ -257,7 +257,7 @@ fn named(value: String, name: &'static str) -> Result<String, OAuthError> {
             "The {name} parameter holds a control character."
         )));
     }
-    Ok(value)
+    Ok(canonical_name(&value))
 }
 
 /// An optional name parameter (see [`named`]).
@@ -383,6 +383,7 @@ fn basic(encoded: &[u8]) -> Result<(String, Option<ClientSecret>), OAuthError> {
             .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
     };
     let (identifier, secrets): (String, Vec<String>) = match decoded_id {
+        // (the identifier is put in NFC below, after its checks)
         Some(id) if id != raw_id && escaped(raw_id) => {
             (id, decode(raw_secret).into_iter().collect())
         }
@@ -408,6 +409,7 @@ fn basic(encoded: &[u8]) -> Result<(String, Option<ClientSecret>), OAuthError> {
             "The client_id in the Authorization header holds a control character.",
         ));
     }
+    let identifier = canonical_name(&identifier);
     let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
     if secrets.is_empty() {
         return Ok((identifier, None));

@@ -110,6 +110,50 @@ impl Users {
     }
 }
 
+/// A name as accounts are stored and looked up: Unicode NFC, so a name typed with a combining
+/// accent (NFD, as macOS keyboards send it) finds the account written with the precomposed
+/// letter, and two spellings of one name can never be two accounts.
+pub fn canonical_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect()
+}
+
+/// Accounts that a person could not tell apart: names (of one kind: people, or service
+/// accounts) that differ only by letter case, unless `allow_case_variants`, and two accounts
+/// with one `id` (the `uid` claim). Names are NFC already, so names that differed only by
+/// normalisation are the same name and refused as such by every loader. The message names
+/// both accounts.
+pub fn look_alike<'a>(
+    accounts: impl IntoIterator<Item = &'a User>,
+    allow_case_variants: bool,
+) -> Result<(), String> {
+    let mut folded: HashMap<(bool, String), &str> = HashMap::new();
+    let mut ids: HashMap<&str, &str> = HashMap::new();
+    for user in accounts {
+        let key = (user.service, user.name.to_lowercase());
+        if let Some(other) = folded.insert(key, &user.name) {
+            if !allow_case_variants && other != user.name {
+                return Err(format!(
+                    "{:?} and {:?} differ only by letter case: a person cannot tell which is \
+                     meant (rename one, or set users.allow_case_variants = true)",
+                    other, user.name
+                ));
+            }
+        }
+        if let Some(id) = user.id.as_deref() {
+            if let Some(other) = ids.insert(id, &user.name) {
+                if other != user.name {
+                    return Err(format!(
+                        "{:?} and {:?} have the same id {id}",
+                        other, user.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The rule for every name a request carries (user names, service identifiers, client ids,
 /// organisations, units) and every account name: no control character (C0, DEL, C1). The
 /// request parsers refuse such a name before the throttle, so a NUL never reaches a

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::account::{check_name, User, Users};
+use super::account::{canonical_name, check_name, look_alike, User, Users};
 use crate::login::password::StoredHash;
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
@@ -124,6 +124,21 @@ impl Users {
         Users::parse(&text, &shown)
     }
 
+    /// Refuse accounts a person could not tell apart ([`look_alike`]): names that differ only
+    /// by case (unless `allow_case_variants`, `users.allow_case_variants`) and repeated ids.
+    /// `origin` names the file in the error.
+    pub fn check_look_alikes(
+        &self,
+        allow_case_variants: bool,
+        origin: &str,
+    ) -> Result<(), UsersError> {
+        look_alike(self.accounts(), allow_case_variants).map_err(|message| UsersError::User {
+            path: origin.to_owned(),
+            user: "two accounts".into(),
+            message,
+        })
+    }
+
     /// The built-in demo users.
     pub fn demo() -> Users {
         Users::parse(DEMO_USERS_TOML, "(built-in demo users)")
@@ -162,7 +177,7 @@ impl Users {
             let password_hash = match (s.pass_code_hash, &s.authentication_code_hash) {
                 (Some(phc), _) => phc,
                 (None, Some(code)) => {
-                    code_only.push(s.identifier.clone());
+                    code_only.push(canonical_name(&s.identifier));
                     code.clone()
                 }
                 (None, None) => {
@@ -197,7 +212,8 @@ impl Users {
 }
 
 /// One checked account from its file entry.
-fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> {
+fn account(mut u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> {
+    u.name = canonical_name(&u.name);
     let (what, hash_key) = if service {
         ("identifier", "pass_code_hash")
     } else {

@@ -9,6 +9,8 @@ pub mod file;
 pub mod health;
 pub mod store;
 
-pub use account::{holds_control_character, User, Users, MAX_NAME_BYTES};
+pub use account::{
+    canonical_name, holds_control_character, look_alike, User, Users, MAX_NAME_BYTES,
+};
 pub use file::{UsersError, DEMO_USERS_TOML};
 pub use store::UserStore;
