@@ -586,3 +586,78 @@ async fn two_hundred_thousand_failures_leave_at_most_max_entries_rows_per_table(
         );
     }
 }
+
+/// SQLite's throttle takes its two locks (a pooled connection, this process's writer lock) in
+/// one order everywhere. Before, begin and settle took the connection first and sweep and
+/// make_room the writer lock first: with more logins in flight than `database.pool_size`
+/// the process stalled for `connect_timeout` and then marked the store down (hardening round
+/// 3, item 3). Here 4 × pool_size tasks fail logins with fresh names (past `max_entries`, so
+/// rows are evicted) while sweeps run: every attempt answers within 1 s (the timeout is 5 s),
+/// the store stays up, and the address's count is exact: locked after exactly N failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_never_stalls_on_its_two_locks() {
+    const POOL: u32 = 2;
+    const TASKS: usize = 4 * POOL as usize;
+    const EACH: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Store::Sqlite, dir.path()).await;
+    let db = Database::open(&DatabaseSettings {
+        pool_size: POOL,
+        connect_timeout: Duration::from_secs(5),
+        ..database_settings(&url)
+    })
+    .unwrap();
+    db.prepare(true).unwrap();
+    let settings = ThrottleSettings {
+        store: ThrottleStore::Database,
+        max_entries: 16,
+        max_failures_per_ip: (TASKS * EACH) as u32,
+        ..defaults()
+    };
+    let t = Throttle::with_database(settings, db, true, Ok(()));
+    let addr = ip(77);
+    let sweeping = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = t.sweep(Instant::now()).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for i in 0..EACH {
+                let started = Instant::now();
+                let name = format!("spray-{task}-{i}");
+                match t.begin(&name, addr, Instant::now()).await {
+                    Ok(a) => a.failure().await,
+                    Err(e) => panic!("{name}: {e}"),
+                }
+                slowest = slowest.max(started.elapsed());
+            }
+            slowest
+        }));
+    }
+    for task in tasks {
+        let slowest = task.await.unwrap();
+        assert!(
+            slowest < Duration::from_secs(1),
+            "an attempt took {slowest:?}"
+        );
+    }
+    sweeping.abort();
+    t.settled().await;
+    assert!(t.store_up(), "the store was marked down");
+    assert!(
+        matches!(
+            t.begin("one-more", addr, Instant::now()).await,
+            Err(Refused::Locked(_))
+        ),
+        "the address has exactly {} failures",
+        TASKS * EACH
+    );
+}

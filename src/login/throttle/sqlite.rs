@@ -1,6 +1,10 @@
 //! The SQLite kind of the database store: the check and the reservation in one
 //! `BEGIN IMMEDIATE` transaction under this process's writer lock, the entries decoded and
 //! counted here ([`super::entries`]), and the room made when a table grows past its bound.
+//!
+//! Every path takes its two locks in one order: a pooled connection, then this process's
+//! writer lock. (Taking them the other way round in some paths stalled the process for
+//! `database.connect_timeout` once more logins were in flight than `database.pool_size`.)
 
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
@@ -77,7 +81,7 @@ impl Core {
                 })
             })
             .await?;
-        let evicted = self.sqlite_make_room(pool, over, now).await?;
+        let evicted = self.make_room_after_commit(pool, over, now).await;
         Ok(Verdict { evicted, ..verdict })
     }
 
@@ -124,7 +128,21 @@ impl Core {
                 Ok((ALLOWED, Some((pair, ip))))
             })
             .await?;
-        self.sqlite_make_room(pool, over, now).await
+        Ok(self.make_room_after_commit(pool, over, now).await)
+    }
+
+    /// [`Core::sqlite_make_room`] after a reservation or settlement was committed: an error
+    /// is logged, never returned, since the caller would take the committed write as lost
+    /// (a reservation nobody settles, a failure settled twice). The next commit that finds
+    /// the table over `max_entries` makes room instead.
+    async fn make_room_after_commit(&self, pool: &AnyPool, over: [bool; 2], now: i64) -> i64 {
+        match self.sqlite_make_room(pool, over, now).await {
+            Ok(evicted) => evicted,
+            Err(e) => {
+                log::warn!("login throttle: making room in a full SQLite table failed: {e}");
+                0
+            }
+        }
     }
 
     /// SQLite: [`Core::sweep`], a transaction per table.
@@ -132,8 +150,11 @@ impl Core {
         let cutoff = self.limits.cutoff(now);
         let mut total = 0;
         for (tbl, table) in TABLES {
+            // The lock order of every SQLite path: a pooled connection, then the writer lock
+            // (see `sqlite_make_room`).
+            let mut conn = pool.acquire().await?;
             let _writer = self.writer.lock().await;
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
             let delete = format!("DELETE FROM {table} WHERE newest <= $1 AND held_until <= $2");
             let gone = sqlx::query(&delete)
                 .bind(cutoff)
@@ -295,8 +316,13 @@ impl Core {
             if !over {
                 continue;
             }
+            // A connection first, then the writer lock, as every SQLite path takes them: the
+            // other order (the writer lock, then waiting for a connection held by a login
+            // that waits for the writer lock) stalled the process for connect_timeout once
+            // more logins were in flight than database.pool_size.
+            let mut conn = pool.acquire().await?;
             let _writer = self.writer.lock().await;
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
             let n: i64 = sqlx::query_scalar("SELECT n FROM throttle_sizes WHERE tbl = $1")
                 .bind(tbl)
                 .fetch_one(&mut *tx)
