@@ -387,6 +387,29 @@ impl Database {
         )
     }
 
+    /// The oldest binary schema version the database's schema still serves
+    /// (`schema_compat.oldest_compatible`), `None` before migration 0006.
+    fn oldest_compatible(&self) -> Result<Option<i64>, QueryError> {
+        let exists = match self.kind() {
+            DatabaseKind::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_compat'"
+            }
+            DatabaseKind::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'schema_compat'"
+            }
+        };
+        self.run_blocking(move |pool| async move {
+            let tables: i64 = sqlx::query_scalar(exists).fetch_one(&pool).await?;
+            if tables == 0 {
+                return Ok(None);
+            }
+            sqlx::query_scalar("SELECT oldest_compatible FROM schema_compat WHERE id = 1")
+                .fetch_optional(&pool)
+                .await
+        })
+    }
+
     /// The schema version applied in the database (0 for an empty one).
     pub fn schema_version(&self) -> Result<i64, QueryError> {
         let exists = match self.kind() {
@@ -412,14 +435,25 @@ impl Database {
     }
 
     /// Make the schema this binary's: apply the missing migrations when `migrate` is true,
-    /// otherwise require them applied. A schema newer than the binary is always refused.
-    /// Returns the (old, new) versions.
+    /// otherwise require them applied. A schema newer than the binary is used as it is when it
+    /// says it still serves this binary (`schema_compat`, written by the migrations: a rolling
+    /// upgrade, where a newer replica migrated first), and refused otherwise. Returns the
+    /// (old, new) versions.
     pub fn prepare(&self, migrate: bool) -> Result<(i64, i64), DatabaseError> {
         let kind = self.kind();
         let failed = |e: QueryError| DatabaseError::Migrate(e.to_string());
         let have = self.schema_version().map_err(failed)?;
         let know = binary_schema_version(kind);
         if have > know {
+            let oldest = self.oldest_compatible().map_err(failed)?;
+            if oldest.is_some_and(|oldest| oldest <= know) {
+                log::info!(
+                    "the {} schema is at version {have}, newer than this binary's {know}, and \
+                     still serves it (a rolling upgrade): upgrade this replica soon",
+                    kind.name()
+                );
+                return Ok((have, have));
+            }
             return Err(DatabaseError::SchemaNewer { kind, have, know });
         }
         if have == know {

@@ -440,6 +440,8 @@ async fn schema_versions_are_checked_at_start() {
         );
         assert_eq!(db.prepare(false).unwrap(), (newest, newest));
 
+        // A newer release migrated the database further, with a change older binaries
+        // cannot work with (it raised oldest_compatible to its own version).
         db.run_blocking(|pool| async move {
             sqlx::query(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
@@ -447,8 +449,11 @@ async fn schema_versions_are_checked_at_start() {
             )
             .bind(vec![0u8; 48])
             .execute(&pool)
-            .await
-            .map(|_| ())
+            .await?;
+            sqlx::query("UPDATE schema_compat SET oldest_compatible = 9999")
+                .execute(&pool)
+                .await
+                .map(|_| ())
         })
         .unwrap();
         let err = watchword::startup::Application::build(&settings)
@@ -789,4 +794,76 @@ async fn an_update_never_undoes_a_concurrent_disable() {
         .await
         .unwrap();
     }
+}
+
+/// Rolling upgrades (hardening round 3, item 13): a newer replica migrated the database
+/// further with an additive migration (`schema_compat.oldest_compatible` left alone), so an
+/// older replica still starts and serves logins, and its throttle, down after a blip of
+/// PostgreSQL, comes back (its probe prepares the schema too). Before, any newer schema was
+/// refused: the older replica could not start, and its throttle probe never recovered.
+#[tokio::test]
+async fn an_older_replica_keeps_working_on_a_newer_compatible_schema() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let pg = OwnPostgres::start();
+    let app = spawn_with(Spec {
+        store: Store::Postgres,
+        config: format!(
+            "{}[database]\nconnect_timeout = \"2s\"\n[throttle]\nstore = \"database\"\n",
+            store_config(Store::Postgres, Some(&pg.url))
+        ),
+        ..Spec::default()
+    })
+    .await;
+    let settings = Settings::load(Some(&app.config_path)).unwrap();
+    let db = Database::open(&settings.database).unwrap();
+    db.run_blocking(|pool| async move {
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (9999, 'an additive migration of a newer release', TRUE, \
+             $1, 0)",
+        )
+        .bind(vec![0u8; 48])
+        .execute(&pool)
+        .await?;
+        sqlx::query("CREATE TABLE newer_feature (x BIGINT)")
+            .execute(&pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    // An older replica starting now: it starts and logs in.
+    let older = spawn_with(Spec {
+        store: Store::File,
+        users: String::new(),
+        config: store_config(Store::Postgres, Some(&pg.url)),
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(
+        older
+            .login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    // A blip: the throttle finds PostgreSQL gone, then its probe finds it back.
+    pg.script("pause");
+    assert_ne!(
+        app.login(&Method::Post, "user_test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    pg.script("resume");
+    eventually("the throttle's store to be up again", || async {
+        app.state.throttle.store_up()
+            && app
+                .login(&Method::Post, "user_test", PASSWORD)
+                .await
+                .status()
+                == 200
+    })
+    .await;
 }
