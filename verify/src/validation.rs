@@ -146,4 +146,19 @@ mod tests {
         assert_eq!(v.check(&claims(i64::MAX), i64::MAX - 1), Ok(()));
         assert_eq!(v.check(&claims(i64::MIN), 0), Err(VerifyError::Expired));
     }
+
+    /// `nbf` and `iat` exactly at now + leeway pass, one second later they do not: the
+    /// boundary cargo-mutants found untested (`>` turned into `>=` survived).
+    #[test]
+    fn nbf_and_iat_boundaries() {
+        let v = Validation::default().with_leeway(Duration::from_secs(30));
+        let with = |name: &str, at: i64| -> Claims {
+            serde_json::from_value(serde_json::json!({"sub": "a", "exp": 10_000, name: at}))
+                .unwrap()
+        };
+        assert_eq!(v.check(&with("nbf", 1030), 1000), Ok(()));
+        assert_eq!(v.check(&with("nbf", 1031), 1000), Err(VerifyError::NotYetValid));
+        assert_eq!(v.check(&with("iat", 1030), 1000), Ok(()));
+        assert_eq!(v.check(&with("iat", 1031), 1000), Err(VerifyError::IssuedInFuture));
+    }
 }
