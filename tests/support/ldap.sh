@@ -20,8 +20,8 @@
 #   export WATCHWORD_TEST_LDAP_DIR=DIR
 # The service account is cn=watchword,ou=services,dc=example,dc=org, its password in
 # DIR/service-password. People (uid=NAME,ou=people,dc=example,dc=org, password NAME-password):
-# alice, bob (disabled nowhere: bob is in no group), admin, `jo*(ann)\` (filter metacharacters
-# in the name), and `twin`, which exists twice (ou=people and ou=contractors). Groups
+# alice, bob (in no group), carol (named by one test only, whose log lines it reads), admin,
+# `jo*(ann)\` (filter metacharacters in the name), and `twin`, which exists twice (ou=people and ou=contractors). Groups
 # (groupOfNames, ou=groups): admins = {admin}, developers = {alice, jo*(ann)\}.
 #
 # Lenient on purpose: `allow bind_anon_dn` makes a bind with a DN and an EMPTY password succeed
@@ -137,6 +137,7 @@ EOF
   person bob people "Bob Example" 1002
   person admin people "Admin Example" 1003
   person 'jo*(ann)\' people "Jo Ann" 1004 'jo*(ann)\5C'
+  person carol people "Carol Example" 1007
   person twin people "Twin One" 1005
   person twin contractors "Twin Two" 1006
   cat <<EOF
