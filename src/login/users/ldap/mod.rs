@@ -331,7 +331,12 @@ impl Inner {
                     log::info!("ldap: the service connection failed ({e}); making a new one");
                     fresh = true;
                 }
-                Err(e) => return Err(self.unavailable("searching", e)),
+                Err(e) => {
+                    // A connection that timed out may hang for ever (a dropped route, a
+                    // firewall that forgot it): the next login starts on a new one.
+                    *self.service.lock().await = None;
+                    return Err(self.unavailable("searching", e));
+                }
             }
         }
     }
