@@ -80,3 +80,20 @@ pub fn normalise_dn(dn: &str) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_dn;
+
+    #[test]
+    fn group_dns_compare_ignoring_case_and_spaces_after_commas() {
+        assert_eq!(
+            normalise_dn("CN=Admins, OU=Groups,dc=Example,dc=org"),
+            normalise_dn("cn=admins,ou=groups,dc=example,dc=org")
+        );
+        assert_ne!(
+            normalise_dn("cn=admins,ou=groups,dc=example,dc=org"),
+            normalise_dn("cn=admins2,ou=groups,dc=example,dc=org")
+        );
+    }
+}
