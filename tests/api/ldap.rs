@@ -617,3 +617,69 @@ async fn users_commands_on_the_directory() {
         assert!(err.contains("source of truth"), "{args:?}: {err}");
     }
 }
+
+/// A directory that accepts the connection and never answers: 503 with Retry-After once
+/// `ldap.timeout` has passed, not a hang. A service account whose password the directory
+/// refuses: 503 too (an operator's error, not the person's wrong password), and neither is
+/// counted by the throttle.
+#[tokio::test]
+async fn a_silent_directory_and_a_refused_service_account_are_503() {
+    let Some(slapd) = Slapd::shared() else { return };
+    // Never accepted: the kernel completes the handshake into the backlog, then silence.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = slapd
+        .config("starttls", &slapd.ca)
+        .replace(&slapd.url, &format!("ldap://127.0.0.1:{port}"))
+        .replace("timeout = \"3s\"", "timeout = \"1s\"");
+    let app = spawn_with(Spec {
+        store: Store::File,
+        config: format!("{config}[throttle]\nmax_failures_per_user = 1\n"),
+        ..Spec::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let res = app.login(&Method::Post, "alice", "alice-password").await;
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["Retry-After"], "5");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(900),
+            "answered before the timeout: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "took {took:?} with ldap.timeout = 1s"
+        );
+    }
+    drop(silent);
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not-the-service-password\n").unwrap();
+    let config = slapd.config("starttls", &slapd.ca).replace(
+        &format!("{:?}", slapd.dir.join("service-password")),
+        &format!("{wrong:?}"),
+    );
+    let app = spawn_with(Spec {
+        store: Store::File,
+        config: format!("{config}[throttle]\nmax_failures_per_user = 1\n"),
+        ..Spec::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let res = app.login(&Method::Post, "alice", "alice-password").await;
+        assert_eq!(
+            res.status(),
+            503,
+            "a refused service account is not the person's 401"
+        );
+    }
+    let text = app.metrics().await.text().await.unwrap();
+    assert_eq!(
+        metric(&text, "watchword_logins_total{outcome=\"throttled\"}"),
+        None,
+        "{text}"
+    );
+}
