@@ -17,6 +17,7 @@ use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::{Throttle, ThrottleStore};
 use crate::login::users::database::UserDb;
+use crate::login::users::ldap::Directory;
 use crate::login::users::{User, UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
 use crate::token::key_file::check_key_file;
@@ -43,6 +44,10 @@ pub enum StartError {
         "users.store: switching to \"database\" needs a restart (the database connects at start)"
     )]
     StoreNeedsRestart,
+    /// `users.store = "ldap"` without checked `[ldap]` settings (a bug: they are checked
+    /// whenever that store is chosen).
+    #[error("users.store = \"ldap\": the [ldap] settings were not checked")]
+    LdapUnchecked,
     /// The service's own verifier could not take its keys (a bug, not an operator error).
     #[error("building the verifier for /verify failed")]
     Verifier(#[source] watchword_verify::KeyError),
@@ -131,6 +136,9 @@ pub fn load(
         (UserStoreKind::Database, _) => UserStore::Database(UserDb::new(
             database.ok_or(StartError::StoreNeedsRestart)?.clone(),
         )),
+        (UserStoreKind::Ldap, _) => UserStore::Directory(Directory::new(
+            settings.ldap.clone().ok_or(StartError::LdapUnchecked)?,
+        )),
         (UserStoreKind::File, Some(path)) => {
             let users = Users::load(path)?;
             users.check_look_alikes(
@@ -194,6 +202,8 @@ fn dummy_hashes(users: &UserStore, settings: &Settings, key: &SigningKey) -> Dum
     let listed: Vec<User>;
     let accounts: Vec<&User> = match users {
         UserStore::File(users) => users.accounts(),
+        // No argon2 for directory accounts: refusals are padded in time instead.
+        UserStore::Directory(_) => Vec::new(),
         UserStore::Database(db) => match db.list() {
             Ok(all) => {
                 listed = all;
@@ -235,7 +245,7 @@ fn dummy_hashes(users: &UserStore, settings: &Settings, key: &SigningKey) -> Dum
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
 pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
     let database = match settings.users.store {
-        UserStoreKind::File => None,
+        UserStoreKind::File | UserStoreKind::Ldap => None,
         UserStoreKind::Database => Some(open_database(settings)?),
     };
     let loaded = load(settings, database.as_ref(), None)?;
@@ -337,7 +347,7 @@ fn count_outdated(state: &AppState, settings: &Settings) {
             .iter()
             .filter(|u| u.hash.is_weaker_than(&settings.password.params))
             .count(),
-        UserStore::Database(_) => 0,
+        UserStore::Database(_) | UserStore::Directory(_) => 0,
     };
     state
         .metrics

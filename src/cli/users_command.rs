@@ -1,5 +1,7 @@
 //! `watchword migrate` and `watchword users …`: the database store's schema and accounts,
-//! with the same configuration (and `--config`) as `serve`.
+//! with the same configuration (and `--config`) as `serve`. With `users.store = "ldap"` the
+//! directory is the source of truth: `users check NAME` shows what a login would see, and the
+//! writing commands say where to make the change instead.
 //!
 //! Exit codes: 0 done; 1 the command could not be carried out (an account that exists on
 //! `add`, an unknown one elsewhere, a database error), the message naming the account; 2 a
@@ -16,6 +18,7 @@ use crate::database::{Database, DatabaseError, QueryError};
 use crate::login::password::{hash_password, StoredHash};
 use crate::login::users::account::check_name;
 use crate::login::users::database::{describe, Columns, ImportError, UserDb};
+use crate::login::users::ldap::{Directory, DirectoryError};
 use crate::login::users::{canonical_name, look_alike, User, Users, UsersError};
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
@@ -43,6 +46,9 @@ pub enum UsersCommandError {
     /// No password or pass code was read.
     #[error(transparent)]
     Secret(#[from] SecretInputError),
+    /// The LDAP directory could not answer `users check NAME`.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
     /// argon2 refused the parameters.
     #[error("hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
@@ -157,8 +163,13 @@ enum UsersCommand {
         #[arg(long)]
         replace: bool,
     },
-    /// List accounts whose hash is weaker than password.* (both stores).
-    Check,
+    /// List accounts whose hash is weaker than password.* (file and database stores); with
+    /// NAME, show that account as a login sees it (with users.store = "ldap": the entry, its
+    /// groups and the roles and claims a token would carry, asked of the directory).
+    Check {
+        /// One account to show (a person; a service account with --service).
+        name: Option<String>,
+    },
 }
 
 impl UsersCommand {
@@ -172,7 +183,10 @@ impl UsersCommand {
             | UsersCommand::Disable { name }
             | UsersCommand::Enable { name }
             | UsersCommand::Remove { name } => *name = canonical_name(name),
-            UsersCommand::List { .. } | UsersCommand::Import { .. } | UsersCommand::Check => {}
+            UsersCommand::Check { name: Some(name) } => *name = canonical_name(name),
+            UsersCommand::List { .. }
+            | UsersCommand::Import { .. }
+            | UsersCommand::Check { name: None } => {}
         }
     }
 }
@@ -181,11 +195,11 @@ impl UsersCommand {
 /// database is configured and the users are in the file).
 pub fn migrate(config: Option<&Path>) -> Result<()> {
     let settings = Settings::load(config)?;
-    if settings.database.url.is_none() && settings.users.store == UserStoreKind::File {
+    if settings.database.url.is_none() && settings.users.store != UserStoreKind::Database {
         // Nothing uses a database: a migration step (a Kubernetes init container) may run
         // the same way whichever store is configured.
         println!(
-            "no database is configured (users.store = \"file\", no database.url): nothing to do"
+            "no database is configured (users.store is not \"database\", no database.url): nothing to do"
         );
         return Ok(());
     }
@@ -207,6 +221,9 @@ pub fn migrate(config: Option<&Path>) -> Result<()> {
 
 /// The database store of the configuration, with its schema checked (not migrated).
 fn open_store(settings: &Settings, command: &str) -> Result<UserDb> {
+    if settings.users.store == UserStoreKind::Ldap {
+        return Err(directory_is_the_source(command));
+    }
     if settings.users.store == UserStoreKind::File {
         return Err(UsersCommandError::Usage(format!(
             "users.store is \"file\": `watchword users {command}` writes only to the database \
@@ -219,9 +236,55 @@ fn open_store(settings: &Settings, command: &str) -> Result<UserDb> {
     Ok(UserDb::new(db))
 }
 
+/// What the writing commands (and `list`) say with `users.store = "ldap"`.
+fn directory_is_the_source(command: &str) -> UsersCommandError {
+    UsersCommandError::Usage(format!(
+        "users.store is \"ldap\": the directory is the source of truth and watchword only \
+         reads it, so `watchword users {command}` has nothing to act on. Add, change, disable \
+         and remove people (and their passwords and groups) in the directory itself; \
+         `watchword users check NAME` shows what a login sees"
+    ))
+}
+
+/// `users check NAME` with `users.store = "ldap"`: the person as the directory gives them,
+/// as one JSON object on stdout (never a password; none is asked).
+fn check_in_directory(settings: &Settings, name: &str) -> Result<()> {
+    let ldap = settings
+        .ldap
+        .clone()
+        .ok_or_else(|| UsersCommandError::Usage("[ldap] is not set".into()))?;
+    let directory = Directory::new(ldap);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsersCommandError::Account(format!("cannot start a runtime: {e}")))?;
+    let found = runtime.block_on(directory.find(name))?.ok_or_else(|| {
+        UsersCommandError::Account(format!(
+            "{name:?} is not in the directory: ldap.user_filter under ldap.user_base finds no \
+             entry for it, or more than one (its logins get the uniform 401)"
+        ))
+    })?;
+    let u = &found.user;
+    println!(
+        "{}",
+        serde_json::json!({
+            "dn": found.dn,
+            "sub": u.name,
+            "uid": u.id,
+            "groups": found.groups,
+            "roles": u.roles,
+            "claims": u.claims,
+            "organisations": u.organisations,
+            "units": u.units,
+        })
+    );
+    Ok(())
+}
+
 /// Every account of the configured store, for `list` and `check`.
 fn all_accounts(settings: &Settings) -> Result<Vec<User>> {
     match settings.users.store {
+        UserStoreKind::Ldap => Err(directory_is_the_source("list")),
         UserStoreKind::Database => {
             let db = Database::open(&settings.database)?;
             db.prepare(false)?;
@@ -375,7 +438,31 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 Err(ImportError::Query(e)) => return Err(e.into()),
             }
         }
-        UsersCommand::Check => {
+        UsersCommand::Check { name: Some(name) } => {
+            if settings.users.store == UserStoreKind::Ldap {
+                if service {
+                    return Err(UsersCommandError::Usage(
+                        "users.store is \"ldap\": the directory holds people only; service \
+                         accounts are unknown to it"
+                            .into(),
+                    ));
+                }
+                return check_in_directory(&settings, &name);
+            }
+            let accounts = all_accounts(&settings)?;
+            let user = accounts
+                .iter()
+                .find(|u| u.service == service && u.name == name)
+                .ok_or_else(|| unknown(&name))?;
+            println!("{}", listing(user));
+        }
+        UsersCommand::Check { name: None } if settings.users.store == UserStoreKind::Ldap => {
+            eprintln!(
+                "users.store is \"ldap\": no password hash is kept here (the directory checks \
+                 passwords); `watchword users check NAME` shows one person"
+            );
+        }
+        UsersCommand::Check { name: None } => {
             let target = &settings.password.params;
             let accounts = all_accounts(&settings)?;
             let weak: Vec<&User> = accounts
@@ -387,6 +474,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
             }
             let advice = match settings.users.store {
                 UserStoreKind::Database => "they are rehashed at their next successful login",
+                UserStoreKind::Ldap => "the directory checks passwords",
                 UserStoreKind::File => {
                     "the users file is never rewritten: set new hashes with `watchword hash-password`"
                 }

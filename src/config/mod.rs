@@ -3,7 +3,7 @@
 //! Every value is checked here, before anything binds a port, and each error names the key
 //! and what it accepts, so an operator can fix a deployment from the message alone.
 //!
-//! One file per section (`server.rs`, `token.rs`, `keys.rs`, `users.rs`, `database.rs`,
+//! One file per section (`server.rs`, `token.rs`, `keys.rs`, `users.rs`, `database.rs`, `ldap.rs`,
 //! `password.rs`, `throttle.rs`, `login.rs`, `metrics.rs`, `log.rs`), each with its raw form
 //! (what the sources hold) and its checks; this one layers the sources and assembles
 //! [`Settings`]. A section that a room runs with (the token, the database, the throttle, the
@@ -14,6 +14,7 @@ mod checks;
 mod database;
 mod error;
 mod keys;
+mod ldap;
 mod log;
 mod login;
 mod metrics;
@@ -34,6 +35,7 @@ pub use checks::MAX_THREADS;
 pub use database::MAX_POOL_SIZE;
 pub use error::ConfigError;
 pub use keys::KeySettings;
+pub use ldap::MAX_LDAP_CONNECTIONS;
 pub use login::LoginSettings;
 pub use password::{PasswordSettings, MAX_QUEUE};
 pub use server::{ForwardedHeader, ServerSettings};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub users: UserSettings,
     /// `[database]`: the SQL database shared by the stores that use one.
     pub database: DatabaseSettings,
+    /// `[ldap]`: the directory, checked and set only with `users.store = "ldap"`.
+    pub ldap: Option<crate::login::users::ldap::LdapSettings>,
     /// `[password]`
     pub password: PasswordSettings,
     /// `[throttle]`
@@ -86,6 +90,7 @@ struct Raw {
     keys: keys::RawKeys,
     users: users::RawUsers,
     database: database::RawDatabase,
+    ldap: ldap::RawLdap,
     password: password::RawPassword,
     throttle: throttle::RawThrottle,
     log: self::log::RawLog,
@@ -127,10 +132,15 @@ impl Raw {
     /// checks that span sections.
     fn validate(self) -> Result<Settings, ConfigError> {
         let server = self.server.validate()?;
+        let users = self.users.validate()?;
         let settings = Settings {
             token: self.token.validate()?,
             keys: self.keys.validate(),
-            users: self.users.validate()?,
+            ldap: match users.store {
+                UserStoreKind::Ldap => Some(self.ldap.validate()?),
+                _ => None,
+            },
+            users,
             database: self.database.validate()?,
             password: self.password.validate()?,
             throttle: self.throttle.validate()?,

@@ -26,6 +26,8 @@ pub enum UserStoreKind {
     File,
     /// The SQL database of `[database]`, read at every login.
     Database,
+    /// The LDAP directory of `[ldap]`: searched and bound to at every login.
+    Ldap,
 }
 
 #[derive(Deserialize)]
@@ -42,10 +44,11 @@ impl RawUsers {
             store: match self.store.as_str() {
                 "file" => UserStoreKind::File,
                 "database" => UserStoreKind::Database,
+                "ldap" => UserStoreKind::Ldap,
                 other => {
                     return Err(invalid(
                         "users.store",
-                        format!("{other:?} is not one of file, database"),
+                        format!("{other:?} is not one of file, database, ldap"),
                     ))
                 }
             },

@@ -1,6 +1,7 @@
 //! The one login path behind `/login` and `/token`: the throttle, the account, argon2 on the
-//! hashing pool (the dummy hash for unknown and disabled accounts), membership, scopes, and the
-//! signed token; then one log line and the metrics.
+//! hashing pool (the dummy hash for unknown and disabled accounts), or for people in an LDAP
+//! directory a bind as them instead; membership, scopes, and the signed token; then one log
+//! line and the metrics.
 //!
 //! Both endpoints read and check their request (every limit before any hashing), then hand the
 //! login to [`attempt_to_the_end`], which runs [`attempt`] and its [`record`] in a task of
@@ -30,6 +31,7 @@ use crate::login::hash_pool::{Abandoned, PoolError};
 use crate::login::password::StoredHash;
 use crate::login::throttle::Refused as Unchecked;
 use crate::login::users::database::describe;
+use crate::login::users::ldap::Directory;
 use crate::login::users::User;
 use crate::token::issuer::Context;
 
@@ -390,8 +392,15 @@ async fn authenticate<'l>(
     // whatever the result), so neither costs otherwise than an account that exists. A store
     // that cannot answer ends the attempt here: no argon2 work, and the slot is dropped
     // unused, so the throttle counts nothing.
-    let (account, secret) = match who {
-        Who::User(name) | Who::Service(name) => {
+    let (account, secret) = match (who, loaded.users.directory()) {
+        // The directory checks the password itself (a bind as the person): no argon2.
+        (Who::User(name), Some(directory)) => (
+            in_directory(state, directory, name, secrets)
+                .await?
+                .map(Cow::Owned),
+            None,
+        ),
+        (Who::User(name) | Who::Service(name), _) => {
             let service = matches!(who, Who::Service(_));
             let found = lookup(state, loaded, service, name).await?;
             let hash = found.as_ref().map_or_else(
@@ -411,7 +420,7 @@ async fn authenticate<'l>(
                 None => (None, None),
             }
         }
-        Who::Code => (
+        (Who::Code, _) => (
             code_owner(state, loaded, secrets, abandoned)
                 .await?
                 .map(Cow::Borrowed),
@@ -429,6 +438,37 @@ async fn authenticate<'l>(
             Err(Refused::BadCredentials)
         }
     }
+}
+
+/// A person's password checked by the directory: the account when a bind as them succeeds.
+/// A refusal (unknown name, name found twice, wrong password) answers no sooner than
+/// `ldap.min_refusal_time` after the lookup started: an unknown name costs one search, a
+/// known one a search and a bind, and the answer time must not tell them apart. A directory
+/// that cannot answer is a 503 (`watchword_user_store_up` 0); the caller's throttle slot is
+/// then dropped unused, so nothing is counted.
+async fn in_directory(
+    state: &AppState,
+    directory: &Directory,
+    name: &str,
+    secrets: &[&SecretString],
+) -> Result<Option<User>, Refused> {
+    let started = tokio::time::Instant::now();
+    for secret in secrets {
+        match directory.authenticate(name, secret).await {
+            Ok(Some(user)) => {
+                state.user_store.answered();
+                return Ok(Some(user));
+            }
+            Ok(None) => state.user_store.answered(),
+            Err(e) => {
+                state.user_store.directory_unavailable();
+                log::warn!("user store unavailable: {e}");
+                return Err(Refused::StoreUnavailable(e.to_string()));
+            }
+        }
+    }
+    tokio::time::sleep_until(started + directory.min_refusal_time()).await;
+    Ok(None)
 }
 
 /// 503 at once while the database user store is known to be down (a probe is asking it):

@@ -31,7 +31,7 @@ pub fn slow_spec() -> Spec {
 
 /// How a login is sent: each of the seeds' styles, and the OAuth token endpoint's two grants.
 #[derive(Clone, Copy, Debug)]
-enum Style {
+pub(crate) enum Style {
     Headers,
     Json,
     Basic,
@@ -42,7 +42,7 @@ enum Style {
     TokenClient,
 }
 
-async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Duration {
+pub(crate) async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Duration {
     use base64::Engine;
     let url = format!("{}/login", app.base);
     let req = match style {
@@ -92,6 +92,10 @@ async fn timed(app: &TestApp, style: Style, user: &str, password: &str) -> Durat
     elapsed
 }
 
+/// One timing comparison at a time: two of them side by side load the same two cores in
+/// turns and each sees the other's bursts as noise.
+pub(crate) static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Unknown (and disabled) accounts cost what a known account's wrong password costs, for every
 /// login style and both grants of `/token`: exactly one argon2 verification each (counted by
 /// the pool, deterministic), and an answer time whose ratio to the known account's is within
@@ -111,9 +115,6 @@ async fn unknown_and_disabled_users_cost_the_same_as_a_wrong_password() {
 /// The equal-cost check of the test above on a running `app` (the database stores run it
 /// too, in `database.rs`).
 pub async fn equal_cost(app: &TestApp) {
-    // One timing comparison at a time: two of them side by side load the same two cores in
-    // turns and each sees the other's bursts as noise.
-    static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _alone = TIMING.lock().await;
     for style in [
         Style::Headers,
@@ -187,7 +188,7 @@ pub async fn equal_cost(app: &TestApp) {
     }
 }
 
-fn median_ratio(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median_ratio(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

@@ -9,6 +9,7 @@ mod database;
 mod example;
 mod helpers;
 mod hostile;
+mod ldap;
 mod loading;
 mod login;
 mod oauth;

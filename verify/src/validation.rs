@@ -157,8 +157,14 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(v.check(&with("nbf", 1030), 1000), Ok(()));
-        assert_eq!(v.check(&with("nbf", 1031), 1000), Err(VerifyError::NotYetValid));
+        assert_eq!(
+            v.check(&with("nbf", 1031), 1000),
+            Err(VerifyError::NotYetValid)
+        );
         assert_eq!(v.check(&with("iat", 1030), 1000), Ok(()));
-        assert_eq!(v.check(&with("iat", 1031), 1000), Err(VerifyError::IssuedInFuture));
+        assert_eq!(
+            v.check(&with("iat", 1031), 1000),
+            Err(VerifyError::IssuedInFuture)
+        );
     }
 }

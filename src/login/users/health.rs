@@ -48,6 +48,14 @@ impl StoreHealth {
         self.up.set(1);
     }
 
+    /// The directory could not answer a login: `watchword_user_store_up` 0 until one does.
+    /// No probe and no fast 503: each login asks it again, so its return is seen at once,
+    /// and an unreachable directory fails fast by itself (connection refused) or within
+    /// `ldap.timeout`.
+    pub fn directory_unavailable(&self) {
+        self.up.set(0);
+    }
+
     /// A lookup could not reach `db`: mark the store down and probe it until it answers.
     pub fn unreachable(self: &Arc<Self>, db: &Database) {
         self.up.set(0);

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::account::{User, Users};
 use super::database::UserDb;
+use super::ldap::Directory;
 use crate::database::QueryError;
 
 /// Where accounts come from (`users.store`).
@@ -14,6 +15,10 @@ pub enum UserStore {
     /// The SQL database, read at every login: a change made with `watchword users` counts
     /// at the next login on every replica, and nothing is cached here.
     Database(UserDb),
+    /// An LDAP directory, asked at every login. It holds people only, and checks their
+    /// password itself (a bind as them): the login path asks [`Directory::authenticate`]
+    /// instead of [`UserStore::find`] and argon2.
+    Directory(Directory),
 }
 
 impl UserStore {
@@ -31,6 +36,9 @@ impl UserStore {
             }
             .map(Cow::Borrowed)),
             UserStore::Database(db) => Ok(db.find(service, name).await?.map(Cow::Owned)),
+            // No hash to check a secret against: service accounts are never in the directory,
+            // and people are looked up together with their password (`directory()`).
+            UserStore::Directory(_) => Ok(None),
         }
     }
 
@@ -40,7 +48,7 @@ impl UserStore {
     pub fn with_authentication_code(&self) -> Vec<&User> {
         match self {
             UserStore::File(users) => users.with_authentication_code(),
-            UserStore::Database(_) => Vec::new(),
+            UserStore::Database(_) | UserStore::Directory(_) => Vec::new(),
         }
     }
 
@@ -48,8 +56,16 @@ impl UserStore {
     /// rewritten).
     pub fn database(&self) -> Option<&UserDb> {
         match self {
-            UserStore::File(_) => None,
+            UserStore::File(_) | UserStore::Directory(_) => None,
             UserStore::Database(db) => Some(db),
+        }
+    }
+
+    /// The directory, when people's passwords are checked by binding to one.
+    pub fn directory(&self) -> Option<&Directory> {
+        match self {
+            UserStore::Directory(d) => Some(d),
+            UserStore::File(_) | UserStore::Database(_) => None,
         }
     }
 
@@ -60,6 +76,7 @@ impl UserStore {
             UserStore::Database(db) => {
                 format!("accounts in {}", db.database().kind().name())
             }
+            UserStore::Directory(d) => format!("people in the LDAP directory at {}", d.url()),
         }
     }
 }
