@@ -16,6 +16,8 @@ use crate::login::dummy::{differing, DummyHashes};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::{Throttle, ThrottleStore};
+use crate::login::totp::key::TotpKey;
+use crate::login::totp::SecondFactor;
 use crate::login::users::database::UserDb;
 use crate::login::users::{User, UserStore, Users, UsersError};
 use crate::token::issuer::Issuer;
@@ -35,6 +37,9 @@ pub enum StartError {
     /// The signing key is wrong.
     #[error(transparent)]
     Key(#[from] SigningKeyError),
+    /// The TOTP key is wrong.
+    #[error(transparent)]
+    TotpKey(#[from] crate::login::totp::key::TotpKeyError),
     /// The database of `[database]` cannot be used (the message never shows its password).
     #[error(transparent)]
     Database(#[from] DatabaseError),
@@ -168,7 +173,20 @@ pub fn load(
         published.keys.len()
     );
     let dummies = dummy_hashes(&users, settings, issuer.key());
+    let totp = match &settings.keys.totp_key_file {
+        Some(path) => {
+            check_key_file(path, "keys.totp_key_file", open_to_others)?;
+            let key = TotpKey::from_file(path)?;
+            log::info!("TOTP on: secrets sealed with TOTP key {}", key.kid());
+            Some(Arc::new(key))
+        }
+        None => None,
+    };
     Ok(Loaded {
+        totp: SecondFactor {
+            key: totp,
+            settings: settings.totp.clone(),
+        },
         ephemeral_key: settings.keys.signing_key_file.is_none(),
         users,
         issuer,

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
 use super::secret_input::{read_new_secret, SecretInputError};
+use super::totp_command::{self, TotpCommand, TotpCommandError};
 use crate::config::{ConfigError, Settings, UserStoreKind};
 use crate::database::{Database, DatabaseError, QueryError};
 use crate::login::password::{hash_password, StoredHash};
@@ -43,6 +44,9 @@ pub enum UsersCommandError {
     /// No password or pass code was read.
     #[error(transparent)]
     Secret(#[from] SecretInputError),
+    /// A `users totp` command failed.
+    #[error(transparent)]
+    Totp(#[from] TotpCommandError),
     /// argon2 refused the parameters.
     #[error("hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
@@ -52,7 +56,7 @@ impl UsersCommandError {
     /// 2 for usage errors, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            UsersCommandError::Usage(_) => 2,
+            UsersCommandError::Usage(_) | UsersCommandError::Totp(TotpCommandError::Usage(_)) => 2,
             _ => 1,
         }
     }
@@ -159,6 +163,9 @@ enum UsersCommand {
     },
     /// List accounts whose hash is weaker than password.* (both stores).
     Check,
+    /// TOTP of a person: enroll, disable, recovery (needs keys.totp_key_file).
+    #[command(subcommand)]
+    Totp(TotpCommand),
 }
 
 /// `watchword migrate`: apply the embedded migrations to `[database]` (nothing to do when no
@@ -243,6 +250,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 units: Vec::new(),
                 service,
                 authentication_code: None,
+                totp: None,
             };
             apply(&mut user, &fields, &[])?;
             let store = open_store(&settings, "add")?;
@@ -341,6 +349,15 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 }
                 Err(ImportError::Query(e)) => return Err(e.into()),
             }
+        }
+        UsersCommand::Totp(command) => {
+            if service {
+                return Err(UsersCommandError::Usage(
+                    "TOTP is for people; service accounts log in with their pass code".into(),
+                ));
+            }
+            let store = open_store(&settings, "totp")?;
+            totp_command::run(&settings, &store, command)?;
         }
         UsersCommand::Check => {
             let target = &settings.password.params;

@@ -33,6 +33,10 @@ pub enum OAuthError {
     /// Wrong password, unknown user or disabled user: one body for the three (400).
     #[error("Invalid user name or password.")]
     InvalidGrant,
+    /// A right password without the one-time password its account needs, or of an account
+    /// whose role requires TOTP and that has none (400 `invalid_grant`, this description).
+    #[error("{0}")]
+    SecondFactor(&'static str),
     /// A malformed scope, or one that is not among the account's permissions (400).
     #[error("{0}")]
     InvalidScope(&'static str),
@@ -77,7 +81,7 @@ impl OAuthError {
             | OAuthError::BodyTimeout
             | OAuthError::MethodNotAllowed => "invalid_request",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidGrant => "invalid_grant",
+            OAuthError::InvalidGrant | OAuthError::SecondFactor(_) => "invalid_grant",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidClient => "invalid_client",
             OAuthError::Throttled(_) | OAuthError::Busy | OAuthError::StoreUnavailable(_) => {
@@ -91,6 +95,8 @@ impl OAuthError {
     pub fn outcome(&self) -> &'static str {
         match self {
             OAuthError::InvalidGrant | OAuthError::InvalidClient => "bad_credentials",
+            OAuthError::SecondFactor(m) if m.contains("enrolment") => "enrolment_required",
+            OAuthError::SecondFactor(_) => "otp_required",
             OAuthError::Throttled(_) => "throttled",
             OAuthError::Busy => "shed",
             OAuthError::StoreUnavailable(_) => "store_unavailable",
@@ -109,6 +115,10 @@ impl From<Refused> for OAuthError {
             Refused::ScopeNotGranted => OAuthError::InvalidScope(
                 "The requested scope is not among the account's permissions.",
             ),
+            Refused::OtpRequired => OAuthError::SecondFactor("One-time password required."),
+            Refused::EnrolmentRequired => {
+                OAuthError::SecondFactor("One-time password enrolment required.")
+            }
             Refused::Throttled(secs) => OAuthError::Throttled(secs),
             Refused::Busy => OAuthError::Busy,
             Refused::StoreUnavailable(cause) => OAuthError::StoreUnavailable(cause),
@@ -135,6 +145,7 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidRequest(_)
             | OAuthError::UnsupportedGrantType
             | OAuthError::InvalidGrant
+            | OAuthError::SecondFactor(_)
             | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

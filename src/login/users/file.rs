@@ -230,6 +230,7 @@ fn account(u: RawUser, service: bool, origin: &str) -> Result<User, UsersError> 
         units: u.units,
         service,
         authentication_code: None,
+        totp: None,
     })
 }
 
