@@ -480,6 +480,33 @@ async fn the_cli_enrols_with_a_code_and_recovery_codes_work_once() {
     assert_eq!(code, 0, "{out}");
     let token = token_of(login(&app, Style::Headers, "alice", None).await).await;
     assert_eq!(claims_of(&token)["amr"], json!(["pwd"]));
+
+    // A removed account's TOTP goes with it: a new account of the same name starts without.
+    let secret = enroll(&app, "bob", now()).await;
+    assert!(!secret.is_empty());
+    for args in [vec!["users", "remove", "bob"], vec!["users", "add", "bob"]] {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .env_remove("WATCHWORD_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(PASSWORD.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = token_of(login(&app, Style::Headers, "bob", None).await).await;
+    assert_eq!(claims_of(&token)["amr"], json!(["pwd"]));
 }
 
 /// `totp.required_roles`: an account of such a role without TOTP gets 403 in the envelope

@@ -303,14 +303,30 @@ impl UserDb {
         })
     }
 
-    /// Delete; false when there is no such account.
+    /// Delete; false when there is no such account. A person's TOTP goes in the same
+    /// transaction (explicitly, not only by the foreign key's cascade, which a SQLite
+    /// connection without `foreign_keys` would skip): a new account of the same name must
+    /// not inherit it.
     pub fn remove(&self, service: bool, name: &str) -> Result<bool, QueryError> {
         let name = name.to_owned();
         self.db.run_blocking(move |pool| async move {
+            let mut tx = pool.begin().await?;
+            if !service {
+                for query in [
+                    "DELETE FROM totp_recovery_codes WHERE name = $1",
+                    "DELETE FROM totp WHERE name = $1",
+                ] {
+                    sqlx::query(query)
+                        .bind(name.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             let done = sqlx::query(sql(service).remove)
                 .bind(name)
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
             Ok(done.rows_affected() == 1)
         })
     }
