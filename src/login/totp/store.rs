@@ -3,7 +3,7 @@
 //! requests) sending one code cannot both win: the step only moves forward, and a recovery
 //! code's row is deleted by exactly one of them.
 
-use crate::database::{Database, QueryError};
+use crate::database::{Database, DatabaseKind, QueryError};
 
 /// The TOTP state of an account, as a login reads it with the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,18 +28,36 @@ impl TotpDb {
 
     /// Accept time step `step` for `name` if it is newer than the last accepted one: true for
     /// exactly one of any number of concurrent callers with the same step.
+    ///
+    /// On SQLite the write is committed with `synchronous = NORMAL` (as the throttle's are):
+    /// no fsync per login, which was most of its cost (BENCHMARKS.md, "TOTP"). A power loss
+    /// can forget the last moments' steps, never the file; a code so forgotten is valid for
+    /// at most a minute more, less than a host takes to come back. Recovery codes keep
+    /// `FULL`: forgetting one's use would make it good again.
     pub async fn advance(&self, name: &str, step: u64) -> Result<bool, QueryError> {
         let (name, step) = (name.to_owned(), step as i64);
+        let sqlite = self.db.kind() == DatabaseKind::Sqlite;
         self.db
             .run(move |pool| async move {
+                let mut conn = pool.acquire().await?;
+                if sqlite {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 let done = sqlx::query(
                     "UPDATE totp SET last_step = $2 WHERE name = $1 AND last_step < $2",
                 )
                 .bind(name)
                 .bind(step)
-                .execute(&pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                .execute(&mut *conn)
+                .await;
+                if sqlite {
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(done?.rows_affected() == 1)
             })
             .await
     }
