@@ -256,6 +256,34 @@ async fn oathtool_codes_log_in_on_every_style_once() {
     }
 }
 
+/// A wrong code, a missing one and a reused one are each one failure of the pair: after five,
+/// even the right password with the right code is throttled (429).
+#[tokio::test]
+async fn wrong_codes_count_against_the_throttle() {
+    if !have_oathtool() {
+        return;
+    }
+    let (app, _key) = totp_app(Store::Sqlite, "").await;
+    let t = now();
+    let secret = enroll(&app, "alice", t).await;
+    let code = oathtool(&secret, t + 30);
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let enrolment_code = oathtool(&secret, t);
+    for otp in [
+        Some(wrong.as_str()),
+        None,
+        Some(&enrolment_code),
+        Some(&wrong),
+        None,
+    ] {
+        let status = login(&app, Style::Headers, "alice", otp).await.status();
+        assert_eq!(status, 401, "{otp:?}");
+    }
+    let res = login(&app, Style::Headers, "alice", Some(&code)).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+}
+
 /// 20 concurrent logins with one code: exactly one token (the step's compare-and-set).
 #[tokio::test]
 async fn twenty_concurrent_logins_with_one_code_get_one_token() {
