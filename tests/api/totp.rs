@@ -750,3 +750,17 @@ fn base32_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// With the users file, the start stops at any TOTP setting, naming it (the binary, as
+/// operators start it); without `oathtool` too, since no code is made.
+#[test]
+fn the_file_store_refuses_totp_settings_naming_the_key() {
+    crate::cli::assert_refuses(
+        &[("WATCHWORD__KEYS__TOTP_KEY_FILE", "/etc/watchword/totp.key")],
+        "keys.totp_key_file: TOTP needs users.store = \"database\"",
+    );
+    crate::cli::assert_refuses(
+        &[("WATCHWORD__TOTP__REQUIRED_ROLES", "admin,ops")],
+        "totp.required_roles: TOTP needs users.store = \"database\"",
+    );
+}
