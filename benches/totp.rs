@@ -155,6 +155,7 @@ async fn main() {
 
     let factor = SecondFactor {
         key: Some(std::sync::Arc::new(key)),
+        old_keys: Vec::new(),
         settings: TotpSettings::default(),
     };
     for (name, flag, kind) in [

@@ -182,9 +182,20 @@ pub fn load(
         }
         None => None,
     };
+    let mut old_keys = Vec::new();
+    for path in &settings.keys.totp_old_key_files {
+        check_key_file(path, "keys.totp_old_key_files", open_to_others)?;
+        let old = TotpKey::from_file(path)?;
+        log::info!(
+            "TOTP: secrets sealed with old TOTP key {} still open",
+            old.kid()
+        );
+        old_keys.push(Arc::new(old));
+    }
     Ok(Loaded {
         totp: SecondFactor {
             key: totp,
+            old_keys,
             settings: settings.totp.clone(),
         },
         ephemeral_key: settings.keys.signing_key_file.is_none(),

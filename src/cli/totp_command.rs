@@ -100,6 +100,7 @@ pub fn run(settings: &Settings, store: &UserDb, command: TotpCommand) -> Result<
             let secret = new_secret().map_err(|e| account(e.to_string()))?;
             let factor = SecondFactor {
                 key: None,
+                old_keys: Vec::new(),
                 settings: settings.totp.clone(),
             };
             let uri = factor.otpauth_uri(&name, &secret);

@@ -122,6 +122,7 @@ impl Settings {
             .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("keys.verify_only_files")
             .with_list_parse_key("totp.required_roles")
+            .with_list_parse_key("keys.totp_old_key_files")
             .try_parsing(true);
         let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
         raw.validate()
@@ -170,7 +171,9 @@ impl Raw {
 /// with options but no key, the start stops naming the key.
 fn check_totp(settings: &Settings) -> Result<(), ConfigError> {
     let key = settings.keys.totp_key_file.is_some();
-    let options: Option<&'static str> = if settings.totp.password_suffix {
+    let options: Option<&'static str> = if !settings.keys.totp_old_key_files.is_empty() {
+        Some("keys.totp_old_key_files")
+    } else if settings.totp.password_suffix {
         Some("totp.password_suffix")
     } else if !settings.totp.required_roles.is_empty() {
         Some("totp.required_roles")

@@ -764,3 +764,113 @@ fn the_file_store_refuses_totp_settings_naming_the_key() {
         "totp.required_roles: TOTP needs users.store = \"database\"",
     );
 }
+
+/// Another server on `app`'s database (its accounts as they are) with `keys` config.
+async fn replica(app: &TestApp, keys: &str) -> TestApp {
+    let url = app.database_url.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec {
+        store: Store::File,
+        users: String::new(),
+        config: format!("{}[keys]\n{keys}", store_config(Store::Sqlite, Some(&url))),
+        ..Spec::default()
+    };
+    let path = crate::helpers::write_config(dir.path(), &spec);
+    let settings = watchword::config::Settings::load(Some(&path)).unwrap();
+    let built = watchword::startup::Application::build(&settings).unwrap();
+    let addr = built.addr();
+    let state = built.state();
+    tokio::spawn(built.run_until_stopped());
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+        state,
+        metrics_base: None,
+        database_url: Some(url),
+        config_path: path,
+    }
+}
+
+/// Rotation: with the old key in `keys.totp_old_key_files`, secrets and recovery codes sealed
+/// under it still work, and a login seals its secret anew with the new key (which alone then
+/// opens it); without the old key, such an account's logins are refused, never let in.
+#[tokio::test]
+async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
+    if !have_oathtool() {
+        return;
+    }
+    let (app, old) = totp_app(Store::Sqlite, "").await;
+    let t = now();
+    let (alice, bob) = (enroll(&app, "alice", t).await, enroll(&app, "bob", t).await);
+    let config = app.config_path.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        cli_totp(&config, &["recovery", "alice"], |_| String::new())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let recovery: Vec<String> = out
+        .lines()
+        .filter(|l| l.len() == 14)
+        .map(str::to_owned)
+        .collect();
+
+    let new = old.with_file_name("totp-new.key");
+    watchword::login::totp::key::write_new_key(&new).unwrap();
+    let rotated = replica(
+        &app,
+        &format!(
+            "totp_key_file = \"{}\"\ntotp_old_key_files = [\"{}\"]\n",
+            new.display(),
+            old.display()
+        ),
+    )
+    .await;
+    let code = oathtool(&alice, t + 30);
+    assert_eq!(
+        login(&rotated, Style::Headers, "alice", Some(&code))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        login(&rotated, Style::Json, "alice", Some(&recovery[0]))
+            .await
+            .status(),
+        200
+    );
+
+    let path = app
+        .database_url
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    let mut conn =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+    let sealed: String = sqlx::query_scalar("SELECT secret FROM totp WHERE name = 'alice'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let new_key = watchword::login::totp::key::TotpKey::from_file(&new).unwrap();
+    assert!(
+        sealed.starts_with(&format!("{}:", new_key.kid())),
+        "{sealed}"
+    );
+    let opened = new_key.open_secret("alice", &sealed).unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&opened),
+        base32_decode(&alice).as_slice()
+    );
+
+    // Bob's secret is still under the old key: without it, his login is refused.
+    let only_new = replica(&app, &format!("totp_key_file = \"{}\"\n", new.display())).await;
+    let code = oathtool(&bob, t + 30);
+    let (status, body) =
+        status_body(login(&only_new, Style::Headers, "bob", Some(&code)).await).await;
+    assert_eq!(status, 500, "{body}");
+}

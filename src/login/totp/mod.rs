@@ -48,8 +48,14 @@ impl Default for TotpSettings {
 /// the settings.
 #[derive(Debug, Clone, Default)]
 pub struct SecondFactor {
-    /// The key of `keys.totp_key_file`.
+    /// The key of `keys.totp_key_file`: seals everything new.
     pub key: Option<Arc<TotpKey>>,
+    /// The keys of `keys.totp_old_key_files` (rotation): they open secrets and match recovery
+    /// codes sealed before; a login that opens a secret with one seals it anew with [`key`],
+    /// in the same write that records its step.
+    ///
+    /// [`key`]: SecondFactor::key
+    pub old_keys: Vec<Arc<TotpKey>>,
     /// `[totp]`.
     pub settings: TotpSettings,
 }
@@ -98,6 +104,9 @@ pub enum CheckError {
         #[source]
         source: OpenError,
     },
+    /// A secret opened with an old key could not be sealed with the current one.
+    #[error("the TOTP secret of user {0:?} cannot be sealed anew")]
+    Seal(String, #[source] key::TotpKeyError),
     /// The database failed.
     #[error(transparent)]
     Query(#[from] QueryError),
@@ -132,19 +141,18 @@ impl SecondFactor {
             if otp.len() > MAX_OTP_BYTES {
                 return Ok(Verdict::Wrong);
             }
-            let hash = key.recovery_hash(name, otp);
-            return Ok(if db.use_recovery_code(name, &hash).await? {
-                Verdict::Recovery
-            } else {
-                Verdict::Wrong
-            });
+            // Codes made before a rotation were hashed under the key of their day.
+            for k in std::iter::once(key).chain(&self.old_keys) {
+                if db
+                    .use_recovery_code(name, &k.recovery_hash(name, otp))
+                    .await?
+                {
+                    return Ok(Verdict::Recovery);
+                }
+            }
+            return Ok(Verdict::Wrong);
         }
-        let secret = key
-            .open_secret(name, &state.sealed)
-            .map_err(|source| CheckError::Open {
-                name: name.to_owned(),
-                source,
-            })?;
+        let (secret, resealed) = self.open(key, name, &state.sealed)?;
         // Every matching step of the window, the newest taken: a code that matches a used
         // step and a newer one (a collision) is judged by the newer one.
         let Some(step) = code::matching_steps(&secret, otp, now).into_iter().max() else {
@@ -153,11 +161,41 @@ impl SecondFactor {
         if i64::try_from(step).map_or(true, |s| s <= state.last_step) {
             return Ok(Verdict::Replayed);
         }
-        Ok(if db.advance(name, step).await? {
+        Ok(if db.advance(name, step, resealed).await? {
             Verdict::Accepted
         } else {
             Verdict::Replayed
         })
+    }
+
+    /// The secret of `sealed`, opened with the key whose id it names; when that is an old
+    /// key, also the secret sealed anew with the current one.
+    fn open(
+        &self,
+        key: &TotpKey,
+        name: &str,
+        sealed: &str,
+    ) -> Result<(SecretSlice<u8>, Option<String>), CheckError> {
+        let failed = |source| CheckError::Open {
+            name: name.to_owned(),
+            source,
+        };
+        match key.open_secret(name, sealed) {
+            Ok(secret) => Ok((secret, None)),
+            Err(OpenError::OtherKey(kid)) => {
+                let old = self
+                    .old_keys
+                    .iter()
+                    .find(|k| k.kid() == kid)
+                    .ok_or_else(|| failed(OpenError::OtherKey(kid)))?;
+                let secret = old.open_secret(name, sealed).map_err(failed)?;
+                let resealed = key
+                    .seal_secret(name, &secret)
+                    .map_err(|e| CheckError::Seal(name.to_owned(), e))?;
+                Ok((secret, Some(resealed)))
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     /// The `otpauth://` URI of `secret` for `name` (Key Uri Format: issuer label and

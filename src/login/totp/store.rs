@@ -34,7 +34,15 @@ impl TotpDb {
     /// can forget the last moments' steps, never the file; a code so forgotten is valid for
     /// at most a minute more, less than a host takes to come back. Recovery codes keep
     /// `FULL`: forgetting one's use would make it good again.
-    pub async fn advance(&self, name: &str, step: u64) -> Result<bool, QueryError> {
+    ///
+    /// `resealed`, when given, replaces the sealed secret in the same statement (a secret
+    /// opened with an old key, sealed anew with the current one).
+    pub async fn advance(
+        &self,
+        name: &str,
+        step: u64,
+        resealed: Option<String>,
+    ) -> Result<bool, QueryError> {
         let (name, step) = (name.to_owned(), step as i64);
         let sqlite = self.db.kind() == DatabaseKind::Sqlite;
         self.db
@@ -46,10 +54,12 @@ impl TotpDb {
                         .await?;
                 }
                 let done = sqlx::query(
-                    "UPDATE totp SET last_step = $2 WHERE name = $1 AND last_step < $2",
+                    "UPDATE totp SET last_step = $2, secret = COALESCE($3, secret) \
+                     WHERE name = $1 AND last_step < $2",
                 )
                 .bind(name)
                 .bind(step)
+                .bind(resealed)
                 .execute(&mut *conn)
                 .await;
                 if sqlite {
