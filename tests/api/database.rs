@@ -464,6 +464,24 @@ async fn schema_versions_are_checked_at_start() {
         );
         assert_eq!(db.prepare(false).unwrap(), (newest, newest));
 
+        // The newest applied but an earlier one not (branches number their migrations apart:
+        // sessions' 0004 may land after TOTP's 0005 ran): older, not current.
+        let mark = |success: bool| {
+            db.run_blocking(move |pool| async move {
+                sqlx::query("UPDATE _sqlx_migrations SET success = $1 WHERE version = 3")
+                    .bind(success)
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+            })
+            .unwrap()
+        };
+        mark(false);
+        let err = db.prepare(false).unwrap_err().to_string();
+        assert!(err.contains("watchword migrate"), "{err}");
+        mark(true);
+        assert_eq!(db.prepare(false).unwrap(), (newest, newest));
+
         db.run_blocking(|pool| async move {
             sqlx::query(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
