@@ -412,6 +412,11 @@ impl Database {
 
     /// The schema version applied in the database (0 for an empty one).
     pub fn schema_version(&self) -> Result<i64, QueryError> {
+        Ok(self.applied_versions()?.into_iter().max().unwrap_or(0))
+    }
+
+    /// Every migration version applied in the database (none for an empty one).
+    pub fn applied_versions(&self) -> Result<Vec<i64>, QueryError> {
         let exists = match self.kind() {
             DatabaseKind::Sqlite => {
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
@@ -424,13 +429,11 @@ impl Database {
         self.run_blocking(move |pool| async move {
             let tables: i64 = sqlx::query_scalar(exists).fetch_one(&pool).await?;
             if tables == 0 {
-                return Ok(0);
+                return Ok(Vec::new());
             }
-            let newest: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(&pool)
-                    .await?;
-            Ok(newest.unwrap_or(0))
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&pool)
+                .await
         })
     }
 
@@ -442,7 +445,8 @@ impl Database {
     pub fn prepare(&self, migrate: bool) -> Result<(i64, i64), DatabaseError> {
         let kind = self.kind();
         let failed = |e: QueryError| DatabaseError::Migrate(e.to_string());
-        let have = self.schema_version().map_err(failed)?;
+        let applied = self.applied_versions().map_err(failed)?;
+        let have = applied.iter().copied().max().unwrap_or(0);
         let know = binary_schema_version(kind);
         if have > know {
             let oldest = self.oldest_compatible().map_err(failed)?;
@@ -456,7 +460,10 @@ impl Database {
             }
             return Err(DatabaseError::SchemaNewer { kind, have, know });
         }
-        if have == know {
+        // Every version, not only the newest: branches number their migrations apart (the
+        // sessions' 0004 may land after TOTP's 0005 was applied), and a database with the
+        // newest but not an earlier one is older than this binary.
+        if migrator(kind).iter().all(|m| applied.contains(&m.version)) {
             return Ok((have, know));
         }
         if !migrate {

@@ -31,6 +31,10 @@ pub struct Metrics {
     /// `watchword_password_rehashes_total{outcome}`: stored, changed (the account changed
     /// meanwhile: kept as it is), failed, skipped (hashing queue full).
     pub rehashes: IntCounterVec,
+    /// `watchword_totp_total{result}`: one-time passwords judged after a right password
+    /// (accepted, recovery_code, replayed, wrong, missing, enrolment_required) and
+    /// enrolments (enrolled, enrolment_refused).
+    pub totp: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,6 +97,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let totp = IntCounterVec::new(
+            Opts::new(
+                "watchword_totp_total",
+                "One-time passwords after a right password, and TOTP enrolments, by result.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(login_seconds.clone()),
@@ -103,6 +115,7 @@ impl Metrics {
             Box::new(user_store_up.clone()),
             Box::new(password_hashes_outdated.clone()),
             Box::new(rehashes.clone()),
+            Box::new(totp.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -117,6 +130,7 @@ impl Metrics {
             user_store_up,
             password_hashes_outdated,
             rehashes,
+            totp,
         }
     }
 

@@ -16,6 +16,8 @@ use crate::login::dummy::{differing, DummyHashes};
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::{Throttle, ThrottleStore};
+use crate::login::totp::key::TotpKey;
+use crate::login::totp::SecondFactor;
 use crate::login::users::database::UserDb;
 use crate::login::users::ldap::Directory;
 use crate::login::users::{User, UserStore, Users, UsersError};
@@ -36,6 +38,9 @@ pub enum StartError {
     /// The signing key is wrong.
     #[error(transparent)]
     Key(#[from] SigningKeyError),
+    /// The TOTP key is wrong.
+    #[error(transparent)]
+    TotpKey(#[from] crate::login::totp::key::TotpKeyError),
     /// The database of `[database]` cannot be used (the message never shows its password).
     #[error(transparent)]
     Database(#[from] DatabaseError),
@@ -183,7 +188,31 @@ pub fn load(
         published.keys.len()
     );
     let dummies = dummy_hashes(&users, settings, issuer.key());
+    let totp = match &settings.keys.totp_key_file {
+        Some(path) => {
+            check_key_file(path, "keys.totp_key_file", open_to_others)?;
+            let key = TotpKey::from_file(path)?;
+            log::info!("TOTP on: secrets sealed with TOTP key {}", key.kid());
+            Some(Arc::new(key))
+        }
+        None => None,
+    };
+    let mut old_keys = Vec::new();
+    for path in &settings.keys.totp_old_key_files {
+        check_key_file(path, "keys.totp_old_key_files", open_to_others)?;
+        let old = TotpKey::from_file(path)?;
+        log::info!(
+            "TOTP: secrets sealed with old TOTP key {} still open",
+            old.kid()
+        );
+        old_keys.push(Arc::new(old));
+    }
     Ok(Loaded {
+        totp: SecondFactor {
+            key: totp,
+            old_keys,
+            settings: settings.totp.clone(),
+        },
         ephemeral_key: settings.keys.signing_key_file.is_none(),
         users,
         issuer,

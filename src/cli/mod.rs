@@ -7,6 +7,7 @@
 
 mod logger;
 pub mod secret_input;
+pub mod totp_command;
 pub mod users_command;
 
 use std::io::Read;
@@ -20,6 +21,7 @@ use secrecy::ExposeSecret;
 use crate::config::{ConfigError, LogFormat, Settings};
 use crate::error_chain::error_chain;
 use crate::login::password::hash_password;
+use crate::login::totp::key::{write_new_key as write_new_totp_key, TotpKeyError};
 use crate::startup::{Application, StartError};
 use crate::token::algorithm::SigningAlgorithm;
 use crate::token::signing_key::{write_new_key, SigningKeyError};
@@ -57,6 +59,9 @@ pub enum CliError {
     /// `keygen` failed.
     #[error(transparent)]
     Key(#[from] SigningKeyError),
+    /// `keygen --kind totp` failed.
+    #[error(transparent)]
+    TotpKey(#[from] TotpKeyError),
     /// `verify` could not build its verifier from the given keys.
     #[error("the keys cannot be used")]
     VerifierKeys(#[source] KeyError),
@@ -96,11 +101,15 @@ enum Command {
     Serve,
     /// Hash a password for the users file (from stdin when piped, else prompted without echo).
     HashPassword,
-    /// Write a new private key (PKCS#8 PEM, mode 0600) for keys.signing_key_file.
+    /// Write a new key (mode 0600): a private key (PKCS#8 PEM) for keys.signing_key_file, or
+    /// with --kind totp the AES-256 key for keys.totp_key_file.
     Keygen {
-        /// EdDSA, ES256, RS256 (or HS256 for a shared secret).
+        /// EdDSA, ES256, RS256 (or HS256 for a shared secret); for --kind signing.
         #[arg(long, default_value = "EdDSA")]
         alg: String,
+        /// signing (a token signing key) or totp (the key sealing TOTP secrets).
+        #[arg(long, default_value = "signing", value_parser = ["signing", "totp"])]
+        kind: String,
         /// Output file; refused if it exists.
         #[arg(long)]
         out: PathBuf,
@@ -150,7 +159,8 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(cli.config),
         Command::HashPassword => hash_password_command(cli.config),
-        Command::Keygen { alg, out } => keygen(&alg, &out),
+        Command::Keygen { alg, kind, out } if kind == "totp" => keygen_totp(&alg, &out),
+        Command::Keygen { alg, out, .. } => keygen(&alg, &out),
         Command::Verify(args) => verify(args),
         Command::Healthcheck => healthcheck(cli.config),
         Command::Migrate => users_command::migrate(cli.config.as_deref()).map_err(CliError::from),
@@ -213,6 +223,20 @@ fn keygen(alg: &str, out: &Path) -> Result<(), CliError> {
         .map_err(|m| CliError::Input(format!("--alg: {m}")))?;
     write_new_key(out, alg)?;
     eprintln!("wrote a new {} key to {}", alg.as_str(), out.display());
+    Ok(())
+}
+
+fn keygen_totp(alg: &str, out: &Path) -> Result<(), CliError> {
+    if alg != "EdDSA" {
+        return Err(CliError::Input(
+            "--alg is for signing keys; a TOTP key is always AES-256-GCM".into(),
+        ));
+    }
+    write_new_totp_key(out)?;
+    eprintln!(
+        "wrote a new TOTP key to {} (set keys.totp_key_file to it)",
+        out.display()
+    );
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
 use super::secret_input::{read_new_secret, SecretInputError};
+use super::totp_command::{self, TotpCommand, TotpCommandError};
 use crate::config::{ConfigError, Settings, UserStoreKind};
 use crate::database::{Database, DatabaseError, QueryError};
 use crate::login::password::{hash_password, StoredHash};
@@ -49,6 +50,9 @@ pub enum UsersCommandError {
     /// The LDAP directory could not answer `users check NAME`.
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+    /// A `users totp` command failed.
+    #[error(transparent)]
+    Totp(#[from] TotpCommandError),
     /// argon2 refused the parameters.
     #[error("hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
@@ -58,7 +62,7 @@ impl UsersCommandError {
     /// 2 for usage errors, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            UsersCommandError::Usage(_) => 2,
+            UsersCommandError::Usage(_) | UsersCommandError::Totp(TotpCommandError::Usage(_)) => 2,
             _ => 1,
         }
     }
@@ -170,6 +174,9 @@ enum UsersCommand {
         /// One account to show (a person; a service account with --service).
         name: Option<String>,
     },
+    /// TOTP of a person: enroll, disable, recovery (needs keys.totp_key_file).
+    #[command(subcommand)]
+    Totp(TotpCommand),
 }
 
 impl UsersCommand {
@@ -184,6 +191,7 @@ impl UsersCommand {
             | UsersCommand::Enable { name }
             | UsersCommand::Remove { name } => *name = canonical_name(name),
             UsersCommand::Check { name: Some(name) } => *name = canonical_name(name),
+            UsersCommand::Totp(command) => command.canonicalize(),
             UsersCommand::List { .. }
             | UsersCommand::Import { .. }
             | UsersCommand::Check { name: None } => {}
@@ -325,6 +333,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 units: Vec::new(),
                 service,
                 authentication_code: None,
+                totp: None,
             };
             apply(&mut user, &fields, &[])?;
             let store = open_store(&settings, "add")?;
@@ -437,6 +446,15 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 }
                 Err(ImportError::Query(e)) => return Err(e.into()),
             }
+        }
+        UsersCommand::Totp(command) => {
+            if service {
+                return Err(UsersCommandError::Usage(
+                    "TOTP is for people; service accounts log in with their pass code".into(),
+                ));
+            }
+            let store = open_store(&settings, "totp")?;
+            totp_command::run(&settings, &store, command)?;
         }
         UsersCommand::Check { name: Some(name) } => {
             if settings.users.store == UserStoreKind::Ldap {

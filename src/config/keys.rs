@@ -16,6 +16,10 @@ pub struct KeySettings {
     /// `keys.allow_world_readable`: start (with a warning) even when a key file grants other
     /// users any access; refused otherwise.
     pub allow_world_readable: bool,
+    /// `keys.totp_key_file`: the key sealing TOTP secrets; `None`: TOTP is off.
+    pub totp_key_file: Option<PathBuf>,
+    /// `keys.totp_old_key_files`: TOTP keys that only open what they sealed (rotation).
+    pub totp_old_key_files: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -24,6 +28,8 @@ pub(super) struct RawKeys {
     signing_key_file: String,
     verify_only_files: Vec<String>,
     allow_world_readable: bool,
+    totp_key_file: String,
+    totp_old_key_files: Vec<String>,
 }
 
 impl RawKeys {
@@ -38,6 +44,12 @@ impl RawKeys {
                 .filter_map(|f| non_empty_path(f))
                 .collect(),
             allow_world_readable: self.allow_world_readable,
+            totp_key_file: non_empty_path(&self.totp_key_file),
+            totp_old_key_files: self
+                .totp_old_key_files
+                .iter()
+                .filter_map(|f| non_empty_path(f))
+                .collect(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! and what it accepts, so an operator can fix a deployment from the message alone.
 //!
 //! One file per section (`server.rs`, `token.rs`, `keys.rs`, `users.rs`, `database.rs`, `ldap.rs`,
-//! `password.rs`, `throttle.rs`, `login.rs`, `metrics.rs`, `log.rs`), each with its raw form
+//! `password.rs`, `throttle.rs`, `totp.rs`, `login.rs`, `metrics.rs`, `log.rs`), each with its raw form
 //! (what the sources hold) and its checks; this one layers the sources and assembles
 //! [`Settings`]. A section that a room runs with (the token, the database, the throttle, the
 //! hashing pool) takes its settings type from that room, so imports run one way: from here
@@ -22,6 +22,7 @@ mod password;
 mod server;
 mod throttle;
 mod token;
+mod totp;
 mod users;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub use ldap::MAX_LDAP_CONNECTIONS;
 pub use login::LoginSettings;
 pub use password::{PasswordSettings, MAX_QUEUE};
 pub use server::{ForwardedHeader, ServerSettings};
+pub use totp::TotpSettings;
 pub use users::{UserSettings, UserStoreKind};
 
 // The rooms' own settings types, at the paths they had when they were defined here.
@@ -75,6 +77,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `[login]`
     pub login: LoginSettings,
+    /// `[totp]` (the key is `keys.totp_key_file`).
+    pub totp: TotpSettings,
     /// `[permissions]`: role → permissions.
     pub permissions: std::collections::BTreeMap<String, Vec<String>>,
     /// `metrics.bind`: the listener `/metrics` is served on, alone; `None`: not served. Never
@@ -96,6 +100,7 @@ struct Raw {
     log: self::log::RawLog,
     login: login::RawLogin,
     metrics: metrics::RawMetrics,
+    totp: totp::RawTotp,
     #[serde(default)]
     permissions: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -121,6 +126,8 @@ impl Settings {
             .with_list_parse_key("token.audience")
             .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("keys.verify_only_files")
+            .with_list_parse_key("totp.required_roles")
+            .with_list_parse_key("keys.totp_old_key_files")
             .try_parsing(true);
         let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
         raw.validate()
@@ -145,6 +152,7 @@ impl Raw {
             password: self.password.validate()?,
             throttle: self.throttle.validate()?,
             login: self.login.validate()?,
+            totp: self.totp.validate()?,
             metrics_bind: self.metrics.validate(server.bind)?,
             log_format: self.log.validate()?,
             permissions: self.permissions,
@@ -164,8 +172,41 @@ impl Raw {
                  postgres://USER@HOST/DB) or database.url_file (a file holding it)",
             ));
         }
+        check_totp(&settings)?;
         Ok(settings)
     }
+}
+
+/// TOTP is kept in the database store's tables and needs its key: with the users file, or
+/// with options but no key, the start stops naming the key.
+fn check_totp(settings: &Settings) -> Result<(), ConfigError> {
+    let key = settings.keys.totp_key_file.is_some();
+    let options: Option<&'static str> = if !settings.keys.totp_old_key_files.is_empty() {
+        Some("keys.totp_old_key_files")
+    } else if settings.totp.password_suffix {
+        Some("totp.password_suffix")
+    } else if !settings.totp.required_roles.is_empty() {
+        Some("totp.required_roles")
+    } else {
+        None
+    };
+    if settings.users.store != UserStoreKind::Database {
+        if let Some(name) = key.then_some("keys.totp_key_file").or(options) {
+            return Err(invalid(
+                name,
+                "TOTP needs users.store = \"database\" (neither the users file nor an LDAP \
+                 directory has a place for watchword's secrets and used codes); set \
+                 users.store = \"database\" or remove the TOTP settings",
+            ));
+        }
+    }
+    if let (Some(name), false) = (options, key) {
+        return Err(invalid(
+            name,
+            "needs keys.totp_key_file (make one with `watchword keygen --kind totp --out FILE`)",
+        ));
+    }
+    Ok(())
 }
 
 /// The defaults with `toml` laid over them, validated: for the sections' tests.
@@ -200,5 +241,38 @@ mod tests {
         assert_eq!(s.token.ttl, Duration::from_secs(1800));
         assert_eq!(s.password.params.m_cost(), 19456);
         assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+        assert!(s.keys.totp_key_file.is_none());
+    }
+
+    #[test]
+    fn totp_needs_the_database_store_and_its_key() {
+        let err = validate_with("[keys]\ntotp_key_file = \"/k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("keys.totp_key_file: TOTP needs users.store"),
+            "{err}"
+        );
+        let err = validate_with("[totp]\nrequired_roles = [\"admin\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("totp.required_roles: TOTP needs users.store"),
+            "{err}"
+        );
+        let db = "[users]\nstore = \"database\"\n[database]\nurl = \"sqlite:///tmp/x.db\"\n";
+        let err = validate_with(&format!("{db}[totp]\npassword_suffix = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("totp.password_suffix: needs keys.totp_key_file"),
+            "{err}"
+        );
+        let ok = validate_with(&format!("{db}[keys]\ntotp_key_file = \"/k\"\n")).unwrap();
+        assert_eq!(ok.totp.issuer, "watchword");
+        let err = validate_with("[totp]\nissuer = \"a:b\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("totp.issuer:"), "{err}");
     }
 }

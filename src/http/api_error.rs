@@ -29,6 +29,13 @@ pub enum InternalError {
     /// The user store's database answered, but not as expected (a malformed row).
     #[error("user store")]
     Store(#[source] QueryError),
+    /// An account's TOTP could not be judged (no key configured, a secret that does not
+    /// open, a database error): the login is refused, never let in on the password alone.
+    #[error("TOTP check failed")]
+    Totp(#[source] crate::login::totp::CheckError),
+    /// A self-service enrolment ticket could not be sealed.
+    #[error("TOTP key")]
+    TotpKey(#[source] crate::login::totp::key::TotpKeyError),
     /// The task running a login attempt stopped before answering (it panicked).
     #[error("the login task stopped: {0}")]
     Task(String),
@@ -78,6 +85,29 @@ pub enum ApiError {
     /// Unknown user, wrong password or disabled user: one answer for all three.
     #[error("Invalid user name or password.")]
     BadCredentials,
+    /// A right password for an account with TOTP on, and no one-time password: the client
+    /// should ask for one. Counted as a failure.
+    #[error("One-time password required.")]
+    OtpRequired,
+    /// A right password for an account whose role requires TOTP (`totp.required_roles`),
+    /// which has none.
+    #[error("One-time password enrolment required.")]
+    EnrolmentRequired,
+    /// `/totp/*` on a service without `keys.totp_key_file` (or with the users file).
+    #[error("TOTP is not configured on this service.")]
+    TotpNotConfigured,
+    /// `/totp/*` with a service account's token.
+    #[error("TOTP is for people; service accounts log in with their pass code.")]
+    TotpForPeople,
+    /// `/totp/*` for an account whose TOTP is on already (turn it off first, by the CLI).
+    #[error("TOTP is on already.")]
+    TotpOnAlready,
+    /// `/totp/confirm` with a ticket that is not this account's, altered or expired.
+    #[error("Invalid or expired enrolment ticket.")]
+    BadTicket,
+    /// `/totp/confirm` with a code that is not the ticket secret's code now.
+    #[error("Invalid one-time password.")]
+    WrongOtp,
     /// Too many recent failures for this user name and address, or this address.
     #[error("Too many failed attempts. Try again in {0} seconds.")]
     Throttled(u64),
@@ -125,6 +155,8 @@ impl ApiError {
     pub fn outcome(&self) -> &'static str {
         match self {
             ApiError::BadCredentials => "bad_credentials",
+            ApiError::OtpRequired => "otp_required",
+            ApiError::EnrolmentRequired => "enrolment_required",
             ApiError::Busy => "shed",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Throttled(_) => "throttled",
@@ -150,16 +182,23 @@ impl ResponseError for ApiError {
             | ApiError::CredentialsTwice
             | ApiError::BadBody
             | ApiError::BodyTooLarge(_)
-            | ApiError::BadBasic => StatusCode::BAD_REQUEST,
+            | ApiError::BadBasic
+            | ApiError::BadTicket
+            | ApiError::WrongOtp => StatusCode::BAD_REQUEST,
+            ApiError::TotpNotConfigured => StatusCode::NOT_FOUND,
+            ApiError::TotpOnAlready => StatusCode::CONFLICT,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadCredentials
+            | ApiError::OtpRequired
             | ApiError::MissingToken
             | ApiError::InvalidToken(_)
             | ApiError::InvalidRequest(_) => StatusCode::UNAUTHORIZED,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::InsufficientScope(_)
+            | ApiError::EnrolmentRequired
+            | ApiError::TotpForPeople => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -193,7 +232,7 @@ impl ResponseError for ApiError {
                 res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
             // RFC 9110 wants a challenge with every 401; Basic is one of the ways /login takes.
-            ApiError::BadCredentials => {
+            ApiError::BadCredentials | ApiError::OtpRequired => {
                 res.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Basic realm="watchword", charset="UTF-8""#),

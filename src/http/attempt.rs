@@ -23,6 +23,7 @@ use actix_web::web;
 use secrecy::SecretString;
 
 use super::api_error::InternalError;
+use super::second_factor::{second_factor, split_suffix, Denied};
 use super::state::{AppState, Loaded};
 use crate::config::LoginSettings;
 use crate::database::QueryError;
@@ -89,6 +90,12 @@ pub enum Refused {
     /// The OAuth client's own authentication failed (same three cases).
     #[error("bad client credentials")]
     BadClient,
+    /// The password was right, the account has TOTP on, and no one-time password came.
+    #[error("one-time password required")]
+    OtpRequired,
+    /// The password was right, but the account's role requires TOTP and it has none.
+    #[error("one-time password enrolment required")]
+    EnrolmentRequired,
     /// The credentials were right, but a requested scope is not one of the account's
     /// permissions.
     #[error("scope not granted")]
@@ -114,10 +121,24 @@ impl Refused {
         match self {
             Refused::BadCredentials | Refused::BadClient => "bad_credentials",
             Refused::ScopeNotGranted => "bad_request",
+            Refused::OtpRequired => "otp_required",
+            Refused::EnrolmentRequired => "enrolment_required",
             Refused::Throttled(_) => "throttled",
             Refused::Busy => "shed",
             Refused::StoreUnavailable(_) => "store_unavailable",
             Refused::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<Denied> for Refused {
+    fn from(denied: Denied) -> Refused {
+        match denied {
+            Denied::OtpRequired => Refused::OtpRequired,
+            Denied::EnrolmentRequired => Refused::EnrolmentRequired,
+            Denied::Wrong => Refused::BadCredentials,
+            Denied::StoreUnavailable(cause) => Refused::StoreUnavailable(cause),
+            Denied::Internal(e) => Refused::Internal(InternalError::Totp(e)),
         }
     }
 }
@@ -261,8 +282,17 @@ pub async fn attempt(
         Some(c) => {
             let secrets: Vec<&SecretString> = c.secrets.iter().collect();
             let who = Who::Service(&c.identifier);
-            let client =
-                authenticate(state, &loaded, ip, who, &secrets, None, None, abandoned).await;
+            let client = authenticate(
+                state,
+                &loaded,
+                ip,
+                who,
+                &secrets,
+                (None, None),
+                None,
+                abandoned,
+            )
+            .await;
             Some(client.map_err(|e| match e {
                 Refused::BadCredentials => Refused::BadClient,
                 other => other,
@@ -288,8 +318,8 @@ pub async fn attempt(
                 ip,
                 who,
                 &[secret],
-                organisation,
-                unit,
+                (organisation, unit),
+                creds.otp.as_ref(),
                 abandoned,
             )
             .await?;
@@ -320,6 +350,7 @@ pub async fn attempt(
             .as_ref()
             .filter(|_| login.owner.is_some())
             .map(|c| c.identifier.clone()),
+        otp: account.otp,
     };
     let token = loaded
         .issuer
@@ -342,6 +373,8 @@ pub async fn attempt(
 struct Proven<'l> {
     user: Cow<'l, User>,
     secret: Option<SecretString>,
+    /// A one-time password was accepted too (the token's `amr` is `["pwd", "otp"]`).
+    otp: bool,
 }
 
 /// Which account a secret is for.
@@ -356,7 +389,8 @@ enum Who<'a> {
 /// One secret (or its variants, see [`ClientSecret::secrets`]) checked against one account:
 /// the throttle first, then argon2 against the account's hash, or the dummy hash for an
 /// unknown or disabled account so that the answer time does not tell which names exist; then
-/// membership of the named organisation and unit. Settles the throttle either way.
+/// membership of the named organisation and unit (`place`); then, for a person, the second
+/// factor (`otp`, see [`second_factor`]). Settles the throttle either way.
 #[allow(clippy::too_many_arguments)]
 async fn authenticate<'l>(
     state: &AppState,
@@ -364,10 +398,11 @@ async fn authenticate<'l>(
     ip: IpAddr,
     who: Who<'_>,
     secrets: &[&SecretString],
-    organisation: Option<&str>,
-    unit: Option<&str>,
+    place: (Option<&str>, Option<&str>),
+    otp: Option<&SecretString>,
     abandoned: &Abandoned,
 ) -> Result<Proven<'l>, Refused> {
+    let (organisation, unit) = place;
     known_down(state, loaded)?;
     // Checked and counted atomically before any argon2 work: a locked pair costs nothing,
     // and concurrent guesses each hold a slot, so they cannot slip past the limit together.
@@ -392,6 +427,10 @@ async fn authenticate<'l>(
     // whatever the result), so neither costs otherwise than an account that exists. A store
     // that cannot answer ends the attempt here: no argon2 work, and the slot is dropped
     // unused, so the throttle counts nothing.
+    let mut otp = otp;
+    let suffixed: (SecretString, SecretString);
+    let only: [&SecretString; 1];
+    let mut secrets = secrets;
     let (account, secret) = match (who, loaded.users.directory()) {
         // The directory checks the password itself (a bind as the person): no argon2.
         (Who::User(name), Some(directory)) => (
@@ -403,6 +442,22 @@ async fn authenticate<'l>(
         (Who::User(name) | Who::Service(name), _) => {
             let service = matches!(who, Who::Service(_));
             let found = lookup(state, loaded, service, name).await?;
+            // `totp.password_suffix`: `password:123456` from a client with no second field,
+            // split only for an account with TOTP on (before argon2, which sees the password).
+            let wants_code = found.as_ref().is_some_and(|u| u.totp.is_some());
+            if let (true, true, None, [password]) = (
+                loaded.totp.settings.password_suffix && !service,
+                wants_code,
+                otp,
+                secrets,
+            ) {
+                if let Some(split) = split_suffix(password) {
+                    suffixed = split;
+                    only = [&suffixed.0];
+                    otp = Some(&suffixed.1);
+                    secrets = &only;
+                }
+            }
             let hash = found.as_ref().map_or_else(
                 || loaded.dummies.for_name(service, name),
                 |u| Arc::clone(&u.hash),
@@ -427,11 +482,22 @@ async fn authenticate<'l>(
             None,
         ),
     };
-    // Membership is checked after the hash, so its answer time says nothing either.
+    // Membership is checked after the hash, so its answer time says nothing either; the
+    // second factor only for a right password (its database write too).
     match account {
         Some(user) if member(&user, organisation, unit) => {
-            slot.success().await;
-            Ok(Proven { user, secret })
+            match second_factor(state, loaded, &user, otp).await {
+                Ok(otp) => {
+                    slot.success().await;
+                    Ok(Proven { user, secret, otp })
+                }
+                // Nothing was judged: counted as nothing, like an unreachable lookup.
+                Err(e @ Denied::StoreUnavailable(_)) => Err(e.into()),
+                Err(e) => {
+                    slot.failure().await;
+                    Err(e.into())
+                }
+            }
         }
         _ => {
             slot.failure().await;

@@ -93,6 +93,8 @@ impl From<Refused> for ApiError {
             Refused::BadCredentials | Refused::BadClient | Refused::ScopeNotGranted => {
                 ApiError::BadCredentials
             }
+            Refused::OtpRequired => ApiError::OtpRequired,
+            Refused::EnrolmentRequired => ApiError::EnrolmentRequired,
             Refused::Throttled(secs) => ApiError::Throttled(secs),
             Refused::Busy => ApiError::Busy,
             Refused::StoreUnavailable(cause) => ApiError::StoreUnavailable(cause),

@@ -16,12 +16,15 @@ use secrecy::zeroize::Zeroizing;
 use super::api_error::ApiError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::password::MAX_PASSWORD_BYTES;
+use crate::login::totp::MAX_OTP_BYTES;
 use crate::login::users::{canonical_name, holds_control_character, MAX_NAME_BYTES};
 
 /// Header names of the seed's login API.
 pub const USER_NAME: &str = "User-Name";
 /// See [`USER_NAME`].
 pub const PASSWORD: &str = "Password";
+/// The header of the second factor: a TOTP code or a recovery code.
+pub const ONE_TIME_PASSWORD: &str = "One-Time-Password";
 
 /// The checks of one credential field over all the values a request carried for it: exactly
 /// one, non-empty, at most `max` bytes, UTF-8. Separate from actix types so it can be fuzzed.
@@ -64,6 +67,7 @@ struct Body {
     identifier: Option<String>,
     pass_code: Option<String>,
     authentication_code: Option<String>,
+    otp: Option<String>,
 }
 
 fn present(headers: &HeaderMap, names: &[&str]) -> bool {
@@ -193,10 +197,16 @@ pub fn extract(
         if require_organisation && organisation.is_none() {
             return Err(ApiError::MissingField("organisation"));
         }
+        let otp = b
+            .otp
+            .as_ref()
+            .map(|_| body_field(b.otp.as_ref(), "otp", MAX_OTP_BYTES))
+            .transpose()?;
         return Ok(Credentials {
             secret,
             organisation,
             unit: optional_body(b.unit.as_ref(), "unit")?,
+            otp: otp.map(Into::into),
         });
     }
 
@@ -224,10 +234,17 @@ pub fn extract(
     if require_organisation && organisation.is_none() {
         return Err(ApiError::MissingField("Organisation"));
     }
+    // Not a name: the code is a secret, only checked for its length and UTF-8.
+    let otp = if headers.contains_key(ONE_TIME_PASSWORD) {
+        Some(field(ONE_TIME_PASSWORD, MAX_OTP_BYTES)?.into())
+    } else {
+        None
+    };
     Ok(Credentials {
         secret,
         organisation,
         unit: optional_header(headers, "Unit", MAX_NAME_BYTES)?,
+        otp,
     })
 }
 

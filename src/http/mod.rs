@@ -5,8 +5,10 @@ pub mod attempt;
 pub mod client_address;
 pub mod login;
 pub mod login_request;
+mod second_factor;
 pub mod state;
 pub mod token_endpoint;
+pub mod totp;
 pub mod unread_body;
 pub mod verify;
 pub mod well_known;
@@ -50,6 +52,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
+    .service(
+        web::resource("/totp/enroll")
+            .route(web::post().to(totp::enroll))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
+    )
+    .service(
+        web::resource("/totp/confirm")
+            .route(web::post().to(totp::confirm))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
+    )
     .service(get_only("/.well-known/jwks.json", well_known::jwks))
     .service(get_only(
         "/.well-known/openid-configuration",

@@ -10,6 +10,7 @@ use crate::login::dummy::DummyHashes;
 use crate::login::hash_pool::HashPool;
 use crate::login::password::StoredHash;
 use crate::login::throttle::Throttle;
+use crate::login::totp::SecondFactor;
 use crate::login::users::health::StoreHealth;
 use crate::login::users::UserStore;
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct Loaded {
     /// What unknown account names are checked against: one dummy per argon2 parameter set
     /// of these accounts.
     pub dummies: DummyHashes,
+    /// The TOTP key and `[totp]` (reloaded with the keys).
+    pub totp: SecondFactor,
 }
 
 /// Everything a request handler needs.

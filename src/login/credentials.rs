@@ -41,6 +41,9 @@ pub struct Credentials {
     pub organisation: Option<String>,
     /// Seed 003's unit, when given.
     pub unit: Option<String>,
+    /// The one-time password (a TOTP code or a recovery code), when given: the
+    /// `One-Time-Password` header, the JSON or form field `otp`. Never logged.
+    pub otp: Option<SecretString>,
 }
 
 impl Credentials {
@@ -68,6 +71,7 @@ mod tests {
             },
             organisation: Some("acme".into()),
             unit: None,
+            otp: Some(SecretString::from("739184")),
         };
         let service = Credentials {
             secret: Secret::Service {
@@ -76,6 +80,7 @@ mod tests {
             },
             organisation: None,
             unit: None,
+            otp: None,
         };
         let code = Credentials {
             secret: Secret::Code {
@@ -83,11 +88,13 @@ mod tests {
             },
             organisation: None,
             unit: None,
+            otp: None,
         };
         let shown = format!("{user:?} {service:?} {user:#?} {code:?}");
         assert!(shown.contains("alice") && shown.contains("svc"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("31337"), "{shown}");
         assert!(!shown.contains("4711"), "{shown}");
+        assert!(!shown.contains("739184"), "{shown}");
     }
 }

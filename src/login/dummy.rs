@@ -147,6 +147,7 @@ mod tests {
             units: vec![],
             service,
             authentication_code: None,
+            totp: None,
         }
     }
 

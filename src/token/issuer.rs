@@ -38,6 +38,9 @@ pub struct Context {
     /// The OAuth client (a service account) that authenticated itself on a password grant:
     /// the `client_id` of an RFC 9068 token.
     pub client_id: Option<String>,
+    /// A one-time password was accepted with the password: `amr` is `["pwd", "otp"]`
+    /// (RFC 8176), else `["pwd"]`, so a sibling service can ask for the second factor.
+    pub otp: bool,
 }
 
 /// Signing failed in the crypto backend (never expected with a key that passed loading).
@@ -153,6 +156,12 @@ impl Issuer {
             };
             extra.insert("client_id".into(), Value::from(client_id.clone()));
         }
+        let amr = if context.otp {
+            vec!["pwd", "otp"]
+        } else {
+            vec!["pwd"]
+        };
+        extra.insert("amr".into(), Value::from(amr));
         if let Some(id) = &user.id {
             extra.insert("uid".into(), Value::from(id.clone()));
         }

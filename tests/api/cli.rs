@@ -155,7 +155,7 @@ async fn keygen_output_is_accepted_as_the_signing_key() {
 }
 
 /// Run `serve` with a broken setting: it must exit non-zero, name the key, and never listen.
-fn assert_refuses(env: &[(&str, &str)], needle: &str) {
+pub fn assert_refuses(env: &[(&str, &str)], needle: &str) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -130,17 +130,41 @@ async fn the_login_tests_pass_on_every_store() {
 }
 
 /// Unknown and disabled accounts cost what a wrong password costs on the database stores
-/// too (the file store's run is `hostile::unknown_and_disabled_users_cost_the_same…`).
+/// too (the file store's run is `hostile::unknown_and_disabled_users_cost_the_same…`); and
+/// a person with TOTP on costs, with a wrong password, what one without costs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_timing_on_the_database_stores() {
     for store in database_stores() {
+        let keys = tempfile::tempdir().unwrap();
+        let key = keys.path().join("totp.key");
+        watchword::login::totp::key::write_new_key(&key).unwrap();
+        let spec = crate::hostile::slow_spec();
         let app = spawn_with(Spec {
             store,
-            ..crate::hostile::slow_spec()
+            config: format!(
+                "{}[keys]\ntotp_key_file = \"{}\"\n",
+                spec.config,
+                key.display()
+            ),
+            ..spec
         })
         .await;
-        crate::hostile::equal_cost(&app).await;
+        enrol_directly(&app, &key, "enrolled");
+        crate::hostile::equal_cost_with(&app, Some("enrolled")).await;
     }
+}
+
+/// Turn TOTP on for `name` in `app`'s database with a new secret (test setup: the login
+/// tests in `totp.rs` enrol through the API and the CLI).
+fn enrol_directly(app: &TestApp, key: &std::path::Path, name: &str) {
+    use watchword::login::totp::{key::TotpKey, new_secret, store::TotpDb};
+    let settings = watchword::config::Settings::load(Some(&app.config_path)).unwrap();
+    let db = watchword::database::Database::open(&settings.database).unwrap();
+    let sealed = TotpKey::from_file(key)
+        .unwrap()
+        .seal_secret(name, &new_secret().unwrap())
+        .unwrap();
+    assert!(TotpDb::new(db).enable_blocking(name, &sealed, 0).unwrap());
 }
 
 /// Names built to break SQL text are data like any other name: bound parameters.
@@ -438,6 +462,24 @@ async fn schema_versions_are_checked_at_start() {
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(&format!("from version 0 to {newest}"))
         );
+        assert_eq!(db.prepare(false).unwrap(), (newest, newest));
+
+        // The newest applied but an earlier one not (branches number their migrations apart:
+        // sessions' 0004 may land after TOTP's 0005 ran): older, not current.
+        let mark = |success: bool| {
+            db.run_blocking(move |pool| async move {
+                sqlx::query("UPDATE _sqlx_migrations SET success = $1 WHERE version = 3")
+                    .bind(success)
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+            })
+            .unwrap()
+        };
+        mark(false);
+        let err = db.prepare(false).unwrap_err().to_string();
+        assert!(err.contains("watchword migrate"), "{err}");
+        mark(true);
         assert_eq!(db.prepare(false).unwrap(), (newest, newest));
 
         // A newer release migrated the database further, with a change older binaries

@@ -24,4 +24,5 @@ mod styles;
 mod throttle_shared;
 mod throttle_store;
 mod token;
+mod totp;
 mod users_cli;

@@ -44,6 +44,8 @@ fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
         "/login",
         "/token",
         "/verify",
+        "/totp/enroll",
+        "/totp/confirm",
         "/.well-known/oauth-authorization-server",
         "/.well-known/jwks.json",
         "/.well-known/openid-configuration",

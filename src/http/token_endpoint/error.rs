@@ -33,6 +33,14 @@ pub enum OAuthError {
     /// Wrong password, unknown user or disabled user: one body for the three (400).
     #[error("Invalid user name or password.")]
     InvalidGrant,
+    /// A right password without the one-time password its account needs (400
+    /// `invalid_grant`, this description, so a client knows to ask for one).
+    #[error("One-time password required.")]
+    OtpRequired,
+    /// A right password of an account whose role requires TOTP and that has none (400
+    /// `invalid_grant`).
+    #[error("One-time password enrolment required.")]
+    EnrolmentRequired,
     /// A malformed scope, or one that is not among the account's permissions (400).
     #[error("{0}")]
     InvalidScope(&'static str),
@@ -77,7 +85,9 @@ impl OAuthError {
             | OAuthError::BodyTimeout
             | OAuthError::MethodNotAllowed => "invalid_request",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidGrant => "invalid_grant",
+            OAuthError::InvalidGrant | OAuthError::OtpRequired | OAuthError::EnrolmentRequired => {
+                "invalid_grant"
+            }
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidClient => "invalid_client",
             OAuthError::Throttled(_) | OAuthError::Busy | OAuthError::StoreUnavailable(_) => {
@@ -91,6 +101,8 @@ impl OAuthError {
     pub fn outcome(&self) -> &'static str {
         match self {
             OAuthError::InvalidGrant | OAuthError::InvalidClient => "bad_credentials",
+            OAuthError::OtpRequired => "otp_required",
+            OAuthError::EnrolmentRequired => "enrolment_required",
             OAuthError::Throttled(_) => "throttled",
             OAuthError::Busy => "shed",
             OAuthError::StoreUnavailable(_) => "store_unavailable",
@@ -109,6 +121,8 @@ impl From<Refused> for OAuthError {
             Refused::ScopeNotGranted => OAuthError::InvalidScope(
                 "The requested scope is not among the account's permissions.",
             ),
+            Refused::OtpRequired => OAuthError::OtpRequired,
+            Refused::EnrolmentRequired => OAuthError::EnrolmentRequired,
             Refused::Throttled(secs) => OAuthError::Throttled(secs),
             Refused::Busy => OAuthError::Busy,
             Refused::StoreUnavailable(cause) => OAuthError::StoreUnavailable(cause),
@@ -135,6 +149,8 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidRequest(_)
             | OAuthError::UnsupportedGrantType
             | OAuthError::InvalidGrant
+            | OAuthError::OtpRequired
+            | OAuthError::EnrolmentRequired
             | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -132,6 +132,7 @@ async fn handle(
             password,
             organisation,
             unit,
+            otp,
         } => {
             read.name = Some(username.clone());
             Some(Credentials {
@@ -141,6 +142,7 @@ async fn handle(
                 },
                 organisation,
                 unit,
+                otp,
             })
         }
         Grant::ClientCredentials => {

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use super::error::OAuthError;
 use crate::http::attempt::ClientSecret;
 use crate::login::password::MAX_PASSWORD_BYTES;
+use crate::login::totp::MAX_OTP_BYTES;
 use crate::login::users::{canonical_name, holds_control_character, MAX_NAME_BYTES};
 
 /// Longest `scope` parameter accepted (bytes): far more than any account's permissions.
@@ -31,6 +32,8 @@ pub enum Grant {
         organisation: Option<String>,
         /// `unit`, when given.
         unit: Option<String>,
+        /// `otp`: a TOTP code or recovery code, when given; never logged.
+        otp: Option<SecretString>,
     },
     /// §4.4: a service account authenticating as the client, for a token of its own.
     ClientCredentials,
@@ -62,7 +65,8 @@ pub struct TokenRequest {
 }
 
 /// The parameters this endpoint reads; every other one is ignored (§3.2).
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
+    "otp",
     "grant_type",
     "username",
     "password",
@@ -105,6 +109,7 @@ pub fn parse(
             password: password.into(),
             organisation,
             unit: optional_name(&mut params, "unit")?,
+            otp: optional(&mut params, "otp", MAX_OTP_BYTES)?.map(Into::into),
         }
     } else {
         // §4.4: only an authenticated client may use this grant.
@@ -492,12 +497,14 @@ mod tests {
             password,
             organisation,
             unit,
+            otp,
         } = r.grant
         else {
             panic!("password grant")
         };
         assert_eq!(username, "alice");
         assert_eq!(password.expose_secret(), "päss word");
+        assert!(otp.is_none());
         assert_eq!((organisation, unit), (None, None));
         assert_eq!(r.scope.unwrap(), ["b", "a"]);
         assert!(r.client.is_none());

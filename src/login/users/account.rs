@@ -36,6 +36,9 @@ pub struct User {
     /// A service account's authentication code (seed 003), parsed argon2 hash: a login with
     /// only this code, no identifier, is a login as this account. `None` for people.
     pub authentication_code: Option<Arc<StoredHash>>,
+    /// The account's TOTP secret (sealed) and last accepted step, when TOTP is on (people of
+    /// the database store only).
+    pub totp: Option<crate::login::totp::store::TotpState>,
 }
 
 /// All accounts: people by name, services by identifier.

@@ -11,6 +11,7 @@ use sqlx::{AnyPool, Row};
 use super::account::{check_name, User, Users};
 use crate::database::{Database, QueryError};
 use crate::login::password::StoredHash;
+use crate::login::totp::store::TotpState;
 
 /// SQL for people (`service = false`) or service accounts.
 struct Sql {
@@ -32,8 +33,11 @@ struct Sql {
 // $5 disabled, $6 id, $7 organisations, $8 units (a service account binds all eight and
 // ignores $6 and $8, so one binding code serves both tables).
 const PEOPLE: Sql = Sql {
-    find: "SELECT name, password_hash, roles, claims, CASE WHEN disabled THEN 1 ELSE 0 END, \
-           id, organisations, units FROM users WHERE name = $1",
+    // With the account's TOTP state (one query per login, whatever the account).
+    find: "SELECT users.name, password_hash, roles, claims, \
+           CASE WHEN disabled THEN 1 ELSE 0 END, id, organisations, units, totp.secret, \
+           totp.last_step FROM users LEFT JOIN totp ON totp.name = users.name \
+           WHERE users.name = $1",
     list: "SELECT name, password_hash, roles, claims, CASE WHEN disabled THEN 1 ELSE 0 END, \
            id, organisations, units FROM users ORDER BY name",
     insert: "INSERT INTO users (name, password_hash, roles, claims, disabled, id, \
@@ -62,8 +66,8 @@ const PEOPLE: Sql = Sql {
 
 const SERVICES: Sql = Sql {
     find: "SELECT identifier, pass_code_hash, roles, claims, \
-           CASE WHEN disabled THEN 1 ELSE 0 END, NULL, organisations, '[]' \
-           FROM service_accounts WHERE identifier = $1",
+           CASE WHEN disabled THEN 1 ELSE 0 END, NULL, organisations, '[]', NULL, \
+           CAST(NULL AS BIGINT) FROM service_accounts WHERE identifier = $1",
     list: "SELECT identifier, pass_code_hash, roles, claims, \
            CASE WHEN disabled THEN 1 ELSE 0 END, NULL, organisations, '[]' \
            FROM service_accounts ORDER BY identifier",
@@ -181,6 +185,17 @@ fn account(row: &AnyRow, service: bool) -> Result<User, sqlx::Error> {
         name,
         // Not kept in the database yet: authentication codes come from the users file only.
         authentication_code: None,
+        // `find` reads it (the column is absent from listings).
+        totp: match row.columns().len() > 8 {
+            false => None,
+            true => match (
+                row.try_get::<Option<String>, _>(8)?,
+                row.try_get::<Option<i64>, _>(9)?,
+            ) {
+                (Some(sealed), Some(last_step)) => Some(TotpState { sealed, last_step }),
+                _ => None,
+            },
+        },
     })
 }
 
@@ -323,14 +338,30 @@ impl UserDb {
         })
     }
 
-    /// Delete; false when there is no such account.
+    /// Delete; false when there is no such account. A person's TOTP goes in the same
+    /// transaction (explicitly, not only by the foreign key's cascade, which a SQLite
+    /// connection without `foreign_keys` would skip): a new account of the same name must
+    /// not inherit it.
     pub fn remove(&self, service: bool, name: &str) -> Result<bool, QueryError> {
         let name = name.to_owned();
         self.db.run_blocking(move |pool| async move {
+            let mut tx = pool.begin().await?;
+            if !service {
+                for query in [
+                    "DELETE FROM totp_recovery_codes WHERE name = $1",
+                    "DELETE FROM totp WHERE name = $1",
+                ] {
+                    sqlx::query(query)
+                        .bind(name.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             let done = sqlx::query(sql(service).remove)
                 .bind(name)
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
             Ok(done.rows_affected() == 1)
         })
     }

@@ -246,6 +246,7 @@ fn account(mut u: RawUser, service: bool, origin: &str) -> Result<User, UsersErr
         units: u.units,
         service,
         authentication_code: None,
+        totp: None,
     })
 }
 

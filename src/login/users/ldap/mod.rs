@@ -476,6 +476,8 @@ impl Inner {
             units: s.units_attribute.as_deref().map(values).unwrap_or_default(),
             service: false,
             authentication_code: None,
+            // TOTP state lives in the database store; the directory has none.
+            totp: None,
         };
         Ok(Found {
             dn: entry.dn,
