@@ -13,6 +13,7 @@ use crate::login::throttle::Throttle;
 use crate::login::users::health::StoreHealth;
 use crate::login::users::UserStore;
 use crate::metrics::Metrics;
+use crate::session::Sessions;
 use crate::token::issuer::Issuer;
 use watchword_verify::Verifier;
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub database: Option<Database>,
     /// Whether the database user store is known to be down (logins then fail fast).
     pub user_store: Arc<StoreHealth>,
+    /// `[sessions]` when enabled: refresh tokens (opened at start; SIGHUP keeps them).
+    pub sessions: Option<Arc<Sessions>>,
 }
 
 impl AppState {
@@ -86,6 +89,7 @@ impl AppState {
             password_params: argon2::Params::default(),
             database: None,
             user_store: Arc::new(StoreHealth::new(metrics.user_store_up.clone())),
+            sessions: None,
             metrics,
         }
     }

@@ -1,0 +1,24 @@
+-- Sessions behind refresh tokens (sessions.enabled). A row never holds a token: a refresh
+-- token is the session id and counter under an HMAC with sessions.refresh_key_file, which is
+-- kept outside the database, so a dump of this table cannot be turned into a token.
+-- Times are milliseconds since the Unix epoch. `credential` is an HMAC (same key) of the
+-- account's password hash at login: a changed password ends the session without the hash
+-- itself being copied here.
+CREATE TABLE sessions (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    user_name      TEXT    NOT NULL,
+    service        INTEGER NOT NULL CHECK (service IN (0, 1)),
+    client_id      TEXT,
+    confidential   INTEGER NOT NULL CHECK (confidential IN (0, 1)),
+    scope          TEXT,
+    organisation   TEXT,
+    unit           TEXT,
+    credential     TEXT    NOT NULL,
+    counter        INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    last_used_at   INTEGER NOT NULL,
+    rotated_at     INTEGER NOT NULL,
+    revoked_at     INTEGER,
+    revoked_reason TEXT
+);
+CREATE INDEX sessions_by_user ON sessions (service, user_name);
