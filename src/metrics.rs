@@ -31,6 +31,9 @@ pub struct Metrics {
     /// `watchword_password_rehashes_total{outcome}`: stored, changed (the account changed
     /// meanwhile: kept as it is), failed, skipped (hashing queue full).
     pub rehashes: IntCounterVec,
+    /// `watchword_refresh_total{result}`: refreshes by result (rotated, grace, invalid,
+    /// revoked, expired, reuse_detected, account_changed, bad_client).
+    pub refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,8 +96,17 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let refreshes = IntCounterVec::new(
+            Opts::new(
+                "watchword_refresh_total",
+                "Refresh token presentations on /token and /refresh, by result.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refreshes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(logins.clone()),
             Box::new(login_seconds.clone()),
             Box::new(verifications.clone()),
             Box::new(queue_depth.clone()),
@@ -117,6 +129,7 @@ impl Metrics {
             user_store_up,
             password_hashes_outdated,
             rehashes,
+            refreshes,
         }
     }
 

@@ -78,6 +78,10 @@ pub enum ApiError {
     /// Unknown user, wrong password or disabled user: one answer for all three.
     #[error("Invalid user name or password.")]
     BadCredentials,
+    /// A refresh token that earns nothing (unknown, expired, revoked, replayed, its account
+    /// changed): one answer for all on `/refresh`.
+    #[error("Invalid refresh token.")]
+    InvalidRefreshToken,
     /// Too many recent failures for this user name and address, or this address.
     #[error("Too many failed attempts. Try again in {0} seconds.")]
     Throttled(u64),
@@ -124,7 +128,7 @@ impl ApiError {
     /// Short outcome name for logs and metrics.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ApiError::BadCredentials => "bad_credentials",
+            ApiError::BadCredentials | ApiError::InvalidRefreshToken => "bad_credentials",
             ApiError::Busy => "shed",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Throttled(_) => "throttled",
@@ -154,6 +158,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadCredentials
+            | ApiError::InvalidRefreshToken
             | ApiError::MissingToken
             | ApiError::InvalidToken(_)
             | ApiError::InvalidRequest(_) => StatusCode::UNAUTHORIZED,
@@ -199,7 +204,7 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static(r#"Basic realm="watchword", charset="UTF-8""#),
                 ));
             }
-            ApiError::MissingToken => {
+            ApiError::MissingToken | ApiError::InvalidRefreshToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             ApiError::InsufficientScope(_) => {

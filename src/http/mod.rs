@@ -3,8 +3,11 @@
 pub mod api_error;
 pub mod attempt;
 pub mod client_address;
+pub mod grant;
 pub mod login;
 pub mod login_request;
+pub mod refresh;
+pub mod refresh_endpoint;
 pub mod state;
 pub mod token_endpoint;
 pub mod unread_body;
@@ -47,6 +50,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/token")
             .route(web::post().to(token_endpoint::token))
             .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
+    // The header style of a refresh (the /login envelope); 401 while sessions are off.
+    .service(
+        web::resource("/refresh")
+            .route(web::post().to(refresh_endpoint::refresh_endpoint))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
     )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))

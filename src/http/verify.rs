@@ -61,6 +61,7 @@ pub async fn verify(
         token: None,
         token_type: None,
         expires_in: None,
+        refresh_token: None,
         message: None,
     };
     Ok(res.content_type("application/json").body(body.to_json()))

@@ -17,6 +17,7 @@ mod pool;
 mod properties;
 mod remote;
 mod rotation;
+mod sessions;
 mod slow_body;
 mod stores;
 mod styles;

@@ -27,12 +27,16 @@ pub enum OAuthError {
     /// `invalid_request`).
     #[error("The body must be application/x-www-form-urlencoded.")]
     UnsupportedMediaType,
-    /// A `grant_type` other than `password` and `client_credentials` (400).
+    /// A `grant_type` other than `password`, `client_credentials` and (with sessions)
+    /// `refresh_token` (400). The text names the two grants every deployment has.
     #[error("The grant_type must be password or client_credentials.")]
     UnsupportedGrantType,
     /// Wrong password, unknown user or disabled user: one body for the three (400).
     #[error("Invalid user name or password.")]
     InvalidGrant,
+    /// A refresh token that earns nothing (400 `invalid_grant`): one body for every reason.
+    #[error("The refresh token is invalid, expired or revoked.")]
+    InvalidRefreshToken,
     /// A malformed scope, or one that is not among the account's permissions (400).
     #[error("{0}")]
     InvalidScope(&'static str),
@@ -77,7 +81,7 @@ impl OAuthError {
             | OAuthError::BodyTimeout
             | OAuthError::MethodNotAllowed => "invalid_request",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidGrant => "invalid_grant",
+            OAuthError::InvalidGrant | OAuthError::InvalidRefreshToken => "invalid_grant",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidClient => "invalid_client",
             OAuthError::Throttled(_) | OAuthError::Busy | OAuthError::StoreUnavailable(_) => {
@@ -90,7 +94,9 @@ impl OAuthError {
     /// Short outcome name for logs and metrics (the same names as `/login`'s).
     pub fn outcome(&self) -> &'static str {
         match self {
-            OAuthError::InvalidGrant | OAuthError::InvalidClient => "bad_credentials",
+            OAuthError::InvalidGrant
+            | OAuthError::InvalidRefreshToken
+            | OAuthError::InvalidClient => "bad_credentials",
             OAuthError::Throttled(_) => "throttled",
             OAuthError::Busy => "shed",
             OAuthError::StoreUnavailable(_) => "store_unavailable",
@@ -109,6 +115,7 @@ impl From<Refused> for OAuthError {
             Refused::ScopeNotGranted => OAuthError::InvalidScope(
                 "The requested scope is not among the account's permissions.",
             ),
+            Refused::InvalidRefresh(_) => OAuthError::InvalidRefreshToken,
             Refused::Throttled(secs) => OAuthError::Throttled(secs),
             Refused::Busy => OAuthError::Busy,
             Refused::StoreUnavailable(cause) => OAuthError::StoreUnavailable(cause),
@@ -135,6 +142,7 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidRequest(_)
             | OAuthError::UnsupportedGrantType
             | OAuthError::InvalidGrant
+            | OAuthError::InvalidRefreshToken
             | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

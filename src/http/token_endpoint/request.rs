@@ -14,6 +14,7 @@ use super::error::OAuthError;
 use crate::http::attempt::ClientSecret;
 use crate::login::password::MAX_PASSWORD_BYTES;
 use crate::login::users::{holds_control_character, MAX_NAME_BYTES};
+use crate::session::refresh_token::MAX_REFRESH_TOKEN_BYTES;
 
 /// Longest `scope` parameter accepted (bytes): far more than any account's permissions.
 pub const MAX_SCOPE_BYTES: usize = 1024;
@@ -34,6 +35,11 @@ pub enum Grant {
     },
     /// §4.4: a service account authenticating as the client, for a token of its own.
     ClientCredentials,
+    /// §6: a refresh token (with `sessions.enabled`; otherwise an unsupported grant).
+    RefreshToken {
+        /// `refresh_token`; never logged.
+        refresh_token: SecretString,
+    },
 }
 
 impl Grant {
@@ -42,6 +48,7 @@ impl Grant {
         match self {
             Grant::Password { .. } => "password",
             Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken { .. } => "refresh_token",
         }
     }
 }
@@ -62,8 +69,9 @@ pub struct TokenRequest {
 }
 
 /// The parameters this endpoint reads; every other one is ignored (§3.2).
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "grant_type",
+    "refresh_token",
     "username",
     "password",
     "scope",
@@ -84,11 +92,16 @@ pub fn parse(
     let grant_type = required(&mut params, "grant_type", 64)?;
     let is_password = match grant_type.as_str() {
         "password" => true,
-        "client_credentials" => false,
+        "client_credentials" | "refresh_token" => false,
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
     let (client, public_client) = client_auth(headers, &mut params)?;
-    let grant = if is_password {
+    let grant = if grant_type == "refresh_token" {
+        let token = required(&mut params, "refresh_token", MAX_REFRESH_TOKEN_BYTES)?;
+        Grant::RefreshToken {
+            refresh_token: token.into(),
+        }
+    } else if is_password {
         let username = named(
             required(&mut params, "username", MAX_NAME_BYTES)?,
             "username",
