@@ -34,6 +34,9 @@ pub struct Metrics {
     /// `watchword_refresh_total{result}`: refreshes by result (rotated, grace, invalid,
     /// revoked, expired, reuse_detected, account_changed, bad_client).
     pub refreshes: IntCounterVec,
+    /// `watchword_revocations_total{kind}`: sessions and access tokens revoked by this
+    /// process (`session`, `token`, `subject`).
+    pub revocations: IntCounterVec,
 }
 
 impl Metrics {
@@ -104,8 +107,17 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let revocations = IntCounterVec::new(
+            Opts::new(
+                "watchword_revocations_total",
+                "Sessions and access tokens revoked by this process, by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(refreshes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(revocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refreshes.clone()),
             Box::new(logins.clone()),
             Box::new(login_seconds.clone()),
             Box::new(verifications.clone()),
@@ -130,6 +142,7 @@ impl Metrics {
             password_hashes_outdated,
             rehashes,
             refreshes,
+            revocations,
         }
     }
 

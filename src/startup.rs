@@ -18,6 +18,7 @@ use crate::login::password::StoredHash;
 use crate::login::throttle::{Throttle, ThrottleStore};
 use crate::login::users::database::UserDb;
 use crate::login::users::{User, UserStore, Users, UsersError};
+use crate::session::revocations::{subject_lifetime, Revocations};
 use crate::session::Sessions;
 use crate::token::issuer::Issuer;
 use crate::token::key_file::check_key_file;
@@ -163,6 +164,7 @@ pub fn load(
         &settings.token.issuer,
         alg.as_str(),
         issuer.all_permissions(),
+        settings.sessions.enabled,
     );
     log::info!(
         "{}; signing with {} key {}; {} keys published",
@@ -278,6 +280,13 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
             humantime::format_duration(settings.sessions.reuse_interval)
         );
     }
+    state.revocations = sessions.as_ref().map(|s| {
+        Arc::new(Revocations::new(
+            s.store().database().clone(),
+            settings.sessions.revocation_poll,
+            subject_lifetime(&settings.token),
+        ))
+    });
     state.sessions = sessions;
     state.metrics.user_store_up.set(1);
     count_outdated(&state, settings);

@@ -22,3 +22,15 @@ CREATE TABLE sessions (
     revoked_reason TEXT
 );
 CREATE INDEX sessions_by_user ON sessions (service, user_name);
+
+-- Revoked access tokens, published at /.well-known/revocations for verifiers that check tokens
+-- locally: kind 'token' (value = jti, until its exp) or 'subject' (value = sub: tokens issued
+-- at not_before or earlier, kept for one access-token lifetime). Unix seconds. A row past
+-- expires_at names no token that can still be valid and is dropped.
+CREATE TABLE revocations (
+    kind       TEXT    NOT NULL CHECK (kind IN ('token', 'subject')),
+    value      TEXT    NOT NULL,
+    not_before INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+);

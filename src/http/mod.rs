@@ -6,6 +6,7 @@ pub mod client_address;
 pub mod grant;
 pub mod login;
 pub mod login_request;
+pub mod logout;
 pub mod refresh;
 pub mod refresh_endpoint;
 pub mod state;
@@ -59,6 +60,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ApiError::MethodNotAllowed("POST").error_response()
             })),
     )
+    .service(
+        web::resource("/logout")
+            .route(web::post().to(logout::logout))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
+    )
+    .service(get_only(
+        "/.well-known/revocations",
+        well_known::revocations,
+    ))
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
     .service(get_only("/.well-known/jwks.json", well_known::jwks))

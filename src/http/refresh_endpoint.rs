@@ -74,10 +74,15 @@ pub async fn refresh_endpoint(
 
 /// The one `Refresh-Token` header, checked like the login headers.
 fn refresh_header(req: &HttpRequest) -> Result<SecretString, ApiError> {
+    optional_refresh_header(req)?.ok_or(ApiError::MissingField("Refresh-Token"))
+}
+
+/// The `Refresh-Token` header when there is one (`/logout` takes it or an access token).
+pub fn optional_refresh_header(req: &HttpRequest) -> Result<Option<SecretString>, ApiError> {
     const FIELD: &str = "Refresh-Token";
     let mut values = req.headers().get_all(FIELD);
     let Some(value) = values.next() else {
-        return Err(ApiError::MissingField(FIELD));
+        return Ok(None);
     };
     if values.next().is_some() {
         return Err(ApiError::RepeatedField(FIELD));
@@ -92,5 +97,5 @@ fn refresh_header(req: &HttpRequest) -> Result<SecretString, ApiError> {
     if text.is_empty() {
         return Err(ApiError::EmptyField(FIELD));
     }
-    Ok(SecretString::from(text.to_owned()))
+    Ok(Some(SecretString::from(text.to_owned())))
 }

@@ -13,6 +13,7 @@ use crate::login::throttle::Throttle;
 use crate::login::users::health::StoreHealth;
 use crate::login::users::UserStore;
 use crate::metrics::Metrics;
+use crate::session::revocations::Revocations;
 use crate::session::Sessions;
 use crate::token::issuer::Issuer;
 use watchword_verify::Verifier;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub user_store: Arc<StoreHealth>,
     /// `[sessions]` when enabled: refresh tokens (opened at start; SIGHUP keeps them).
     pub sessions: Option<Arc<Sessions>>,
+    /// The revocation list (with sessions): checked by `/verify`, published for verifiers.
+    pub revocations: Option<Arc<Revocations>>,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
             database: None,
             user_store: Arc::new(StoreHealth::new(metrics.user_store_up.clone())),
             sessions: None,
+            revocations: None,
             metrics,
         }
     }

@@ -14,6 +14,7 @@
 //! [`Sessions::check`] and [`Sessions::advance`], so a disabled account never rotates.
 
 pub mod refresh_token;
+pub mod revocations;
 pub mod settings;
 pub mod store;
 
@@ -45,6 +46,23 @@ fn ms(d: Duration) -> i64 {
 pub fn credential_of(phc: &str) -> String {
     let d = digest::digest(&digest::SHA256, phc.as_bytes());
     URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
+/// End everything an account holds, from the CLI (`users logout`, and `passwd`, `disable`,
+/// `remove`): its sessions (their refresh tokens are refused from now on) and every access
+/// token of its `sub` issued up to this second (refused by `/verify` and polling verifiers
+/// within `sessions.revocation_poll`). How many sessions were live.
+pub fn end_account_blocking(
+    db: &Database,
+    service: bool,
+    name: &str,
+    reason: &str,
+    lifetime: Duration,
+) -> Result<u64, QueryError> {
+    let ended =
+        SessionStore::new(db.clone()).revoke_account_blocking(service, name, reason, now_ms())?;
+    revocations::revoke_subject_blocking(db, name, lifetime)?;
+    Ok(ended)
 }
 
 /// Why a refresh token earns nothing. One answer for all of them on each endpoint; the
@@ -259,6 +277,23 @@ impl Sessions {
                 self.store.revoke(&s.id, "reuse", now).await?;
                 Err(Invalid::Reused.into())
             }
+        }
+    }
+
+    /// Revoke the session of `token` (`/logout`, `/revoke`): any step of it, as long as the
+    /// MAC is right. False for a token that is not ours or a session already over.
+    pub async fn logout(&self, token: &str, reason: &str) -> Result<bool, QueryError> {
+        match self.keys.open(token) {
+            Some(p) => self.store.revoke(&p.session, reason, now_ms()).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The session of a refresh token whose MAC is right (any step), revoked or not.
+    pub async fn session_of(&self, token: &str) -> Result<Option<Session>, QueryError> {
+        match self.keys.open(token) {
+            Some(p) => self.store.find(&p.session).await,
+            None => Ok(None),
         }
     }
 

@@ -50,6 +50,9 @@ const COLUMNS: &str = "id, user_name, service, client_id, confidential, scope, o
                        unit, credential, counter, created_at, last_used_at, rotated_at, \
                        revoked_at, revoked_reason";
 
+const REVOKE_ACCOUNT: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+                              WHERE service = $1 AND user_name = $2 AND revoked_at IS NULL";
+
 fn row(r: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
         id: r.try_get(0)?,
@@ -80,6 +83,11 @@ impl SessionStore {
     /// The store on `db` (whose schema is prepared).
     pub fn new(db: Database) -> SessionStore {
         SessionStore { db }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// Insert a new session.
@@ -166,6 +174,27 @@ impl SessionStore {
             .await
     }
 
+    /// [`SessionStore::revoke_account`] for synchronous callers (the CLI).
+    pub fn revoke_account_blocking(
+        &self,
+        service: bool,
+        name: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, QueryError> {
+        let (name, reason) = (name.to_owned(), reason.to_owned());
+        self.db.run_blocking(move |pool| async move {
+            let done = sqlx::query(REVOKE_ACCOUNT)
+                .bind(i64::from(service))
+                .bind(name)
+                .bind(now)
+                .bind(reason)
+                .execute(&pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// Revoke every live session of an account; how many were revoked.
     pub async fn revoke_account(
         &self,
@@ -177,16 +206,13 @@ impl SessionStore {
         let (name, reason) = (name.to_owned(), reason.to_owned());
         self.db
             .run(move |pool| async move {
-                let done = sqlx::query(
-                    "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
-                     WHERE service = $1 AND user_name = $2 AND revoked_at IS NULL",
-                )
-                .bind(i64::from(service))
-                .bind(name)
-                .bind(now)
-                .bind(reason)
-                .execute(&pool)
-                .await?;
+                let done = sqlx::query(REVOKE_ACCOUNT)
+                    .bind(i64::from(service))
+                    .bind(name)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&pool)
+                    .await?;
                 Ok(done.rows_affected())
             })
             .await

@@ -16,6 +16,7 @@ mod openapi;
 mod pool;
 mod properties;
 mod remote;
+mod revocation;
 mod rotation;
 mod sessions;
 mod slow_body;

@@ -33,7 +33,7 @@ fn sessions_config(key: &Path, extra: &str) -> String {
 }
 
 /// A server on `store` with sessions on; the key's directory lives as long as the server.
-async fn spawn_sessions(store: Store, extra: &str) -> (TestApp, tempfile::TempDir) {
+pub async fn spawn_sessions(store: Store, extra: &str) -> (TestApp, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
     let key = refresh_key(keys.path());
     let app = spawn_with(Spec {
@@ -46,7 +46,7 @@ async fn spawn_sessions(store: Store, extra: &str) -> (TestApp, tempfile::TempDi
     (app, keys)
 }
 
-async fn login_json(base: &str, client: &reqwest::Client, user: &str, password: &str) -> Value {
+pub async fn login_json(base: &str, client: &reqwest::Client, user: &str, password: &str) -> Value {
     let res = client
         .post(format!("{base}/login"))
         .headers(creds(user, password))
@@ -58,7 +58,7 @@ async fn login_json(base: &str, client: &reqwest::Client, user: &str, password: 
 }
 
 /// `POST /refresh` with the token: (status, body).
-async fn refresh_header(base: &str, client: &reqwest::Client, token: &str) -> (u16, String) {
+pub async fn refresh_header(base: &str, client: &reqwest::Client, token: &str) -> (u16, String) {
     let res = client
         .post(format!("{base}/refresh"))
         .header("Refresh-Token", token)
@@ -69,7 +69,7 @@ async fn refresh_header(base: &str, client: &reqwest::Client, token: &str) -> (u
 }
 
 /// `POST /token grant_type=refresh_token`: (status, body).
-async fn refresh_grant(
+pub async fn refresh_grant(
     base: &str,
     client: &reqwest::Client,
     token: &str,
@@ -87,7 +87,7 @@ async fn refresh_grant(
     status_body(res).await
 }
 
-fn field(body: &str, name: &str) -> String {
+pub fn field(body: &str, name: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
     v[name]
         .as_str()
