@@ -17,8 +17,7 @@ use crate::login::password::{hash_password, StoredHash};
 use crate::login::users::account::check_name;
 use crate::login::users::database::{describe, ImportError, UserDb};
 use crate::login::users::{User, Users, UsersError};
-use crate::session::end_account_blocking;
-use crate::session::revocations::subject_lifetime;
+use crate::session::revocations::{end_account_blocking, subject_lifetime};
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
 /// Why a `users` or `migrate` command failed.

@@ -326,6 +326,31 @@ pub async fn attempt(
     })
 }
 
+/// A client's own authentication for `/revoke` and `/introspect`: the throttle, the dummy
+/// hash and the hashing pool exactly as for a login, in a task of its own so that a client
+/// hanging up still has its guess counted. The identifier on success.
+pub async fn authenticate_client(
+    state: web::Data<AppState>,
+    ip: IpAddr,
+    client: ClientSecret,
+) -> Result<String, Refused> {
+    let task = actix_web::rt::spawn(async move {
+        let loaded = state.loaded();
+        let secrets: Vec<&SecretString> = client.secrets.iter().collect();
+        let who = Who::Service(&client.identifier);
+        let abandoned = Abandoned::default();
+        authenticate(&state, &loaded, ip, who, &secrets, None, None, &abandoned)
+            .await
+            .map(|_| client.identifier.clone())
+            .map_err(|e| match e {
+                Refused::BadCredentials => Refused::BadClient,
+                other => other,
+            })
+    });
+    task.await
+        .unwrap_or_else(|p| Err(Refused::Internal(InternalError::Task(p.to_string()))))
+}
+
 /// An account whose secret proved right, and that secret when it is the account's password or
 /// pass code (what a rehash hashes anew); `None` for an authentication code.
 struct Proven<'l> {

@@ -71,6 +71,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/.well-known/revocations",
         well_known::revocations,
     ))
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(token_endpoint::token_query::revoke))
+            .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(token_endpoint::token_query::introspect))
+            .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
     // Any method: proxies forward the original request's method to their auth endpoint.
     .service(web::resource("/verify").to(verify::verify))
     .service(get_only("/.well-known/jwks.json", well_known::jwks))

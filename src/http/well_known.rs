@@ -90,6 +90,13 @@ pub fn discovery_document<'a>(
         // A watchword extension: where verifiers that check tokens locally find what is
         // revoked (docs/sessions.md).
         doc["revocations_uri"] = serde_json::json!(format!("{base}/.well-known/revocations"));
+        doc["revocation_endpoint"] = serde_json::json!(format!("{base}/revoke"));
+        // A token issued without a client is revoked by presenting it alone.
+        doc["revocation_endpoint_auth_methods_supported"] =
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
+        doc["introspection_endpoint"] = serde_json::json!(format!("{base}/introspect"));
+        doc["introspection_endpoint_auth_methods_supported"] =
+            serde_json::json!(["client_secret_basic", "client_secret_post"]);
     }
     let scopes: Vec<&str> = scopes.into_iter().collect();
     if !scopes.is_empty() {

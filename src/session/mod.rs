@@ -13,28 +13,23 @@
 //! The HTTP side (`http::refresh`) checks the client and re-reads the account between
 //! [`Sessions::check`] and [`Sessions::advance`], so a disabled account never rotates.
 
+mod clock;
 pub mod refresh_token;
 pub mod revocations;
 pub mod settings;
 pub mod store;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::database::{Database, QueryError};
+pub use clock::now_ms;
 use refresh_token::{new_session_id, Presented, RefreshKeyError, RefreshKeys};
 use settings::SessionSettings;
 use store::{Session, SessionStore};
-
-/// Milliseconds since the Unix epoch, as the sessions table keeps time.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -46,23 +41,6 @@ fn ms(d: Duration) -> i64 {
 pub fn credential_of(phc: &str) -> String {
     let d = digest::digest(&digest::SHA256, phc.as_bytes());
     URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
-}
-
-/// End everything an account holds, from the CLI (`users logout`, and `passwd`, `disable`,
-/// `remove`): its sessions (their refresh tokens are refused from now on) and every access
-/// token of its `sub` issued up to this second (refused by `/verify` and polling verifiers
-/// within `sessions.revocation_poll`). How many sessions were live.
-pub fn end_account_blocking(
-    db: &Database,
-    service: bool,
-    name: &str,
-    reason: &str,
-    lifetime: Duration,
-) -> Result<u64, QueryError> {
-    let ended =
-        SessionStore::new(db.clone()).revoke_account_blocking(service, name, reason, now_ms())?;
-    revocations::revoke_subject_blocking(db, name, lifetime)?;
-    Ok(ended)
 }
 
 /// Why a refresh token earns nothing. One answer for all of them on each endpoint; the
@@ -289,12 +267,24 @@ impl Sessions {
         }
     }
 
-    /// The session of a refresh token whose MAC is right (any step), revoked or not.
-    pub async fn session_of(&self, token: &str) -> Result<Option<Session>, QueryError> {
+    /// The session of a refresh token whose MAC is right, revoked or not, and the step the
+    /// token is for (`/revoke`, `/introspect`).
+    pub async fn session_of(&self, token: &str) -> Result<Option<(Session, i64)>, QueryError> {
         match self.keys.open(token) {
-            Some(p) => self.store.find(&p.session).await,
+            Some(p) => Ok(self.store.find(&p.session).await?.map(|s| (s, p.counter))),
             None => Ok(None),
         }
+    }
+
+    /// Whether a session is live now (not revoked, not idle too long, not too old), and when
+    /// it ends at the latest (ms).
+    pub fn live_until(&self, s: &Session) -> Option<i64> {
+        let now = now_ms();
+        let until = (s
+            .last_used_at
+            .saturating_add(ms(self.settings.idle_timeout)))
+        .min(s.created_at.saturating_add(ms(self.settings.max_lifetime)));
+        (s.revoked_at.is_none() && until > now).then_some(until)
     }
 
     /// Revoke a checked session because its account changed (gone, disabled, new password).

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyPool, Row};
 use watchword_verify::RevocationList;
 
+use super::clock::now_ms;
+use super::store::SessionStore;
 use crate::database::{Database, QueryError};
 use crate::token::settings::TokenSettings;
 
@@ -53,7 +55,7 @@ pub struct Revocations {
 }
 
 fn now_secs() -> i64 {
-    super::now_ms() / 1000
+    now_ms() / 1000
 }
 
 /// Insert or widen an entry, and drop the entries that can no longer matter.
@@ -117,6 +119,23 @@ pub fn revoke_subject_blocking(
     let until = now + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
     let sub = sub.to_owned();
     db.run_blocking(move |pool| upsert(pool, "subject", sub, now, until))
+}
+
+/// End everything an account holds, from the CLI (`users logout`, and `passwd`, `disable`,
+/// `remove`): its sessions (their refresh tokens are refused from now on) and every access
+/// token of its `sub` issued up to this second (refused by `/verify` and polling verifiers
+/// within `sessions.revocation_poll`). How many sessions were live.
+pub fn end_account_blocking(
+    db: &Database,
+    service: bool,
+    name: &str,
+    reason: &str,
+    lifetime: Duration,
+) -> Result<u64, QueryError> {
+    let ended =
+        SessionStore::new(db.clone()).revoke_account_blocking(service, name, reason, now_ms())?;
+    revoke_subject_blocking(db, name, lifetime)?;
+    Ok(ended)
 }
 
 impl Revocations {

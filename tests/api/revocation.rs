@@ -219,3 +219,155 @@ async fn users_logout_refuses_every_earlier_token_and_later_ones_work() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// `POST /revoke` or `/introspect` with a form and optional Basic credentials.
+async fn token_query(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    basic: Option<(&str, &str)>,
+) -> (u16, String) {
+    let mut req = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(crate::oauth::form(&[("token", token)]));
+    if let Some((id, secret)) = basic {
+        req = req.header("Authorization", crate::oauth::basic_raw(id, secret));
+    }
+    let res = req.send().await.unwrap();
+    if path == "/revoke" && res.status() == 200 {
+        assert_eq!(res.headers()["cache-control"], "no-store");
+    }
+    status_body(res).await
+}
+
+const BATCH: Option<(&str, &str)> = Some(("billing-batch", "pass-code-9"));
+
+async fn password_grant(app: &TestApp, basic: Option<(&str, &str)>) -> Value {
+    let mut req = app
+        .client
+        .post(format!("{}/token", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(crate::oauth::form(&[
+            ("grant_type", "password"),
+            ("username", "user_test"),
+            ("password", PASSWORD),
+        ]));
+    if let Some((id, secret)) = basic {
+        req = req.header("Authorization", crate::oauth::basic_raw(id, secret));
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// RFC 7009: a token issued without a client is revoked by presenting it; one issued to a
+/// confidential client only by that client (401 invalid_client and nothing revoked
+/// otherwise); unknown tokens are 200.
+#[tokio::test]
+async fn revoke_follows_rfc_7009() {
+    let (app, _keys) = spawn_sessions(Store::Sqlite, FAST_POLL).await;
+    let v = login_json(&app.base, &app.client, "user_test", PASSWORD).await;
+    let (access, refresh) = (
+        v["token"].as_str().unwrap().to_owned(),
+        v["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(token_query(&app, "/revoke", &refresh, None).await.0, 200);
+    assert_eq!(
+        refresh_header(&app.base, &app.client, &refresh).await.0,
+        401
+    );
+    assert_eq!(token_query(&app, "/revoke", &access, None).await.0, 200);
+    assert_eq!(verify_status(&app, &access).await, 401);
+    assert_eq!(
+        token_query(&app, "/revoke", "unknown", None).await,
+        (200, String::new())
+    );
+
+    // Issued to billing-batch: only billing-batch revokes it.
+    let v = password_grant(&app, BATCH).await;
+    let confidential = v["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = token_query(&app, "/revoke", &confidential, None).await;
+    assert_eq!(
+        (status, field(&body, "error").as_str()),
+        (401, "invalid_client")
+    );
+    let (_, body) = token_query(&app, "/introspect", &confidential, BATCH).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["active"],
+        true
+    );
+    assert_eq!(
+        token_query(&app, "/revoke", &confidential, BATCH).await.0,
+        200
+    );
+    let (_, body) = token_query(&app, "/introspect", &confidential, BATCH).await;
+    assert_eq!(body, r#"{"active":false}"#);
+
+    // A client credentials token is billing-batch's own.
+    let res = app
+        .client
+        .post(format!("{}/token", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header(
+            "Authorization",
+            crate::oauth::basic_raw("billing-batch", "pass-code-9"),
+        )
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let own = field(&res.text().await.unwrap(), "access_token");
+    assert_eq!(token_query(&app, "/revoke", &own, None).await.0, 401);
+    assert_eq!(verify_status(&app, &own).await, 200);
+    assert_eq!(token_query(&app, "/revoke", &own, BATCH).await.0, 200);
+    assert_eq!(verify_status(&app, &own).await, 401);
+}
+
+/// RFC 7662 for service accounts: others get 401; active tokens are described, anything
+/// else is {"active":false}.
+#[tokio::test]
+async fn introspect_answers_service_accounts_only() {
+    let (app, _keys) = spawn_sessions(Store::Sqlite, FAST_POLL).await;
+    let v = login_json(&app.base, &app.client, "user_test", PASSWORD).await;
+    let (access, refresh) = (
+        v["token"].as_str().unwrap().to_owned(),
+        v["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    let (status, body) = token_query(&app, "/introspect", &access, None).await;
+    assert_eq!(
+        (status, field(&body, "error").as_str()),
+        (401, "invalid_client")
+    );
+    let (status, _) = token_query(
+        &app,
+        "/introspect",
+        &access,
+        Some(("billing-batch", "wrong")),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let (status, body) = token_query(&app, "/introspect", &access, BATCH).await;
+    assert_eq!(status, 200);
+    let a: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(a["active"], true);
+    assert_eq!(a["sub"], "user_test");
+    assert_eq!(a["token_type"], "Bearer");
+    for key in ["exp", "iat", "iss", "jti"] {
+        assert!(!a[key].is_null(), "{key}: {body}");
+    }
+    let (_, body) = token_query(&app, "/introspect", &refresh, BATCH).await;
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (r["active"].clone(), r["token_type"].clone()),
+        (Value::from(true), Value::from("refresh_token"))
+    );
+    assert_eq!(r["sub"], "user_test");
+    for garbage in ["x", "a.b.c", &format!("{access}x")] {
+        let (_, body) = token_query(&app, "/introspect", garbage, BATCH).await;
+        assert_eq!(body, r#"{"active":false}"#);
+    }
+    logout(&app, &[("Authorization", &format!("Bearer {access}"))]).await;
+    let (_, body) = token_query(&app, "/introspect", &access, BATCH).await;
+    assert_eq!(body, r#"{"active":false}"#);
+}

@@ -9,8 +9,7 @@ use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::{Client, StatusCode, Url};
 
 use crate::error::KeyError;
-use crate::revocations::RevocationList;
-use crate::verifier::SharedRevocations;
+use crate::revocations::{RevocationList, SharedRevocations};
 
 /// Shortest poll interval honoured: a zero interval would spin on the login service.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);

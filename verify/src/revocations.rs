@@ -14,6 +14,7 @@
 //!   removed account).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,22 @@ impl RevocationList {
             tokens: wire.tokens.into_iter().collect(),
             subjects: wire.subjects.into_iter().collect(),
         })
+    }
+}
+
+/// The revocation list, swapped whole (by [`Verifier::set_revocations`] or the poller, which
+/// holds it weakly).
+#[derive(Default)]
+pub(crate) struct SharedRevocations(RwLock<Arc<RevocationList>>);
+
+impl SharedRevocations {
+    pub(crate) fn current(&self) -> Arc<RevocationList> {
+        // A poisoned lock still holds a whole list (replace is one assignment).
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn replace(&self, list: RevocationList) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::authorization::token_from_authorization;
@@ -12,7 +12,7 @@ use crate::jws::{self, Failure};
 use crate::key_set::{KeySet, SharedKeys};
 #[cfg(feature = "remote-jwks")]
 use crate::remote::{self, RemoteOptions};
-use crate::revocations::RevocationList;
+use crate::revocations::{RevocationList, SharedRevocations};
 use crate::validation::Validation;
 
 /// Checks tokens against a fixed or remotely refreshed key set.
@@ -34,22 +34,6 @@ struct Inner {
     remote: Option<remote::Remote>,
     /// What [`Verifier::verify`] refuses as revoked; empty unless set or polled.
     revocations: Arc<SharedRevocations>,
-}
-
-/// The revocation list, swapped whole (by [`Verifier::set_revocations`] or the poller, which
-/// holds it weakly).
-#[derive(Default)]
-pub(crate) struct SharedRevocations(RwLock<Arc<RevocationList>>);
-
-impl SharedRevocations {
-    pub(crate) fn current(&self) -> Arc<RevocationList> {
-        // A poisoned lock still holds a whole list (replace is one assignment).
-        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub(crate) fn replace(&self, list: RevocationList) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
-    }
 }
 
 impl Inner {

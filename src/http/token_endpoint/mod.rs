@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod request;
+pub mod token_query;
 
 use std::net::IpAddr;
 use std::time::Instant;

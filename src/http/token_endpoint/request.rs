@@ -69,9 +69,11 @@ pub struct TokenRequest {
 }
 
 /// The parameters this endpoint reads; every other one is ignored (§3.2).
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 11] = [
     "grant_type",
     "refresh_token",
+    "token",
+    "token_type_hint",
     "username",
     "password",
     "scope",
@@ -140,7 +142,7 @@ pub fn parse(
 
 /// How the bytes of a form's values are text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Charset {
+pub(super) enum Charset {
     /// UTF-8 (and its subset US-ASCII): what the URL standard and every OAuth client use.
     Utf8,
     /// ISO-8859-1, when the content type says so (some Java clients): each byte a code point.
@@ -149,7 +151,7 @@ enum Charset {
 
 /// `application/x-www-form-urlencoded`, with an optional `charset` parameter naming UTF-8,
 /// US-ASCII or ISO-8859-1. No content type at all is fine only for an empty body.
-fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError> {
+pub(super) fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError> {
     let mut values = headers.get_all(header::CONTENT_TYPE);
     let Some(value) = values.next() else {
         return if body.is_empty() {
@@ -190,7 +192,10 @@ fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError>
 
 /// The known parameters of a form body, each with every value it was given; unknown ones are
 /// dropped. A known parameter whose value is not text in `charset` is refused.
-fn form(body: &[u8], charset: Charset) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
+pub(super) fn form(
+    body: &[u8],
+    charset: Charset,
+) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
     let mut params: HashMap<&'static str, Vec<String>> = HashMap::new();
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
@@ -239,7 +244,7 @@ pub fn form_decode(raw: &[u8]) -> Vec<u8> {
 }
 
 /// A parameter given at most once; an empty value counts as absent (§3.2).
-fn optional(
+pub(super) fn optional(
     params: &mut HashMap<&'static str, Vec<String>>,
     name: &'static str,
     max: usize,
@@ -284,7 +289,7 @@ fn optional_name(
 }
 
 /// A parameter given exactly once, not empty.
-fn required(
+pub(super) fn required(
     params: &mut HashMap<&'static str, Vec<String>>,
     name: &'static str,
     max: usize,
@@ -302,7 +307,7 @@ fn required(
 /// The client's credentials: HTTP Basic or `client_id` + `client_secret` in the body, never
 /// both. The first half is `None` when no secret was sent; the second is then the
 /// `client_id` named without one, if any.
-fn client_auth(
+pub(super) fn client_auth(
     headers: &HeaderMap,
     params: &mut HashMap<&'static str, Vec<String>>,
 ) -> Result<(Option<ClientSecret>, Option<String>), OAuthError> {
