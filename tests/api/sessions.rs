@@ -202,7 +202,7 @@ async fn twenty_concurrent_refreshes_rotate_once() {
             .as_str()
             .unwrap()
             .to_owned();
-        let next = race(&[app.base.clone()], &r0).await;
+        let next = race(std::slice::from_ref(&app.base), &r0).await;
         assert_eq!(counter(app.database_url.as_deref().unwrap()).await, 1);
         let (status, body) = refresh_grant(&app.base, &app.client, &next, &[]).await;
         assert_eq!(status, 200, "{store:?}: the winner's token: {body}");
