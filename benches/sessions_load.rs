@@ -67,13 +67,20 @@ fn server(dir: &std::path::Path, url: &str, sessions: bool, tag: &str) -> Applic
     let app = Application::build(&settings).unwrap();
     let hash =
         watchword::login::password::hash_password(PASSWORD, &settings.password.params).unwrap();
-    let users = watchword::login::users::Users::parse(
-        &format!("[[users]]\nname = \"{USER}\"\npassword_hash = \"{hash}\"\nroles = [\"a\"]\n"),
-        "bench users",
-    )
-    .unwrap();
+    // One account per client: the throttle counts logins in flight per name and address,
+    // so sixteen clients on one name would be refused (as sixteen guessers would).
+    let text: String = (0..64)
+        .map(|i| {
+            format!(
+                "[[users]]\nname = \"{USER}_{i}\"\npassword_hash = \"{hash}\"\nroles = [\"a\"]\n"
+            )
+        })
+        .collect();
+    let users = watchword::login::users::Users::parse(&text, "bench users").unwrap();
     let db = watchword::database::Database::open(&settings.database).unwrap();
-    let _ = watchword::login::users::database::UserDb::new(db).import(&users, true);
+    watchword::login::users::database::UserDb::new(db)
+        .import(&users, true)
+        .expect("the bench user is imported");
     app
 }
 
@@ -108,14 +115,21 @@ where
     done.load(Ordering::Relaxed) as f64 / seconds as f64
 }
 
-async fn login(client: &reqwest::Client, base: &str) -> Option<(String, String)> {
+async fn login(client: &reqwest::Client, base: &str, i: usize) -> Option<(String, String)> {
     let res = client
         .post(format!("{base}/login"))
-        .header("User-Name", USER)
+        .header("User-Name", format!("{USER}_{i}"))
         .header("Password", PASSWORD)
         .send()
         .await
         .ok()?;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if res.status() != 200 {
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        SAID.call_once(|| eprintln!("login: {status} {body}"));
+        return None;
+    }
     let v: serde_json::Value = res.json().await.ok()?;
     Some((
         v["token"].as_str()?.to_owned(),
@@ -130,16 +144,16 @@ async fn run_store(name: &str, url: &str, dir: &std::path::Path, a: &Args) {
     let client = reqwest::Client::new();
     let c = client.clone();
     let b = base.clone();
-    let logins = saturate(a.clients, a.seconds, move |_| {
+    let logins = saturate(a.clients, a.seconds, move |i| {
         let (c, b) = (c.clone(), b.clone());
-        async move { login(&c, &b).await.is_some() }
+        async move { login(&c, &b, i).await.is_some() }
     })
     .await;
     // One session per client, each refreshed in turn with the token it last got.
     let mut chains = Vec::new();
-    for _ in 0..a.clients {
+    for i in 0..a.clients {
         chains.push(tokio::sync::Mutex::new(
-            login(&client, &base).await.unwrap().1,
+            login(&client, &base, i).await.unwrap().1,
         ));
     }
     let chains = Arc::new(chains);
@@ -175,7 +189,7 @@ async fn run_store(name: &str, url: &str, dir: &std::path::Path, a: &Args) {
 }
 
 async fn verify_rate(client: &reqwest::Client, base: &str, a: &Args) -> f64 {
-    let token = login(client, base).await.unwrap().0;
+    let token = login(client, base, 0).await.unwrap().0;
     let (c, b) = (client.clone(), base.to_owned());
     saturate(a.clients, a.seconds, move |_| {
         let (c, b, t) = (c.clone(), b.clone(), token.clone());
