@@ -55,6 +55,13 @@ async fn logout_ends_the_access_token_and_the_session() {
         (200, r#"{"status":"ok","code":200}"#)
     );
     assert_eq!(verify_status(&app, &token).await, 401);
+    let metrics = app.metrics().await.text().await.unwrap();
+    for line in [
+        "watchword_revocations_total{kind=\"session\"} 1",
+        "watchword_revocations_total{kind=\"token\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     assert_eq!(
         refresh_header(&app.base, &app.client, &refresh).await.0,
         401

@@ -189,6 +189,13 @@ async fn refresh_rotates_and_one_step_behind_gets_the_same_token() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(counter(app.database_url.as_deref().unwrap()).await, 2);
+    let metrics = app.metrics().await.text().await.unwrap();
+    for line in [
+        "watchword_refresh_total{result=\"rotated\"} 2",
+        "watchword_refresh_total{result=\"grace\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 /// 20 refreshes with the same token at once: exactly one rotation (the counter moved by
