@@ -6,7 +6,8 @@
 //! mapping); [`login`] is the login path behind it (credentials, accounts, passwords, the
 //! hashing threads, the throttle); [`token`] signs what a login earns; [`config`],
 //! [`startup`], [`metrics`] and [`cli`] hold the service together; [`database`] is the SQL
-//! database of `[database]` that the database user store keeps its accounts in.
+//! database of `[database]` that the database user store keeps its accounts in; [`session`]
+//! is refresh tokens and the sessions behind them (kept in that database).
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod error_chain;
 pub mod http;
 pub mod login;
 pub mod metrics;
+pub mod session;
 pub mod startup;
 pub mod token;
 

@@ -35,6 +35,12 @@ pub struct Metrics {
     /// (accepted, recovery_code, replayed, wrong, missing, enrolment_required) and
     /// enrolments (enrolled, enrolment_refused).
     pub totp: IntCounterVec,
+    /// `watchword_refresh_total{result}`: refreshes by result (rotated, grace, invalid,
+    /// revoked, expired, reuse_detected, account_changed, bad_client).
+    pub refreshes: IntCounterVec,
+    /// `watchword_revocations_total{kind}`: sessions and access tokens revoked by this
+    /// process (`session`, `token`, `subject`).
+    pub revocations: IntCounterVec,
 }
 
 impl Metrics {
@@ -105,8 +111,26 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let refreshes = IntCounterVec::new(
+            Opts::new(
+                "watchword_refresh_total",
+                "Refresh token presentations on /token and /refresh, by result.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let revocations = IntCounterVec::new(
+            Opts::new(
+                "watchword_revocations_total",
+                "Sessions and access tokens revoked by this process, by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(logins.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(revocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refreshes.clone()),
+            Box::new(logins.clone()),
             Box::new(login_seconds.clone()),
             Box::new(verifications.clone()),
             Box::new(queue_depth.clone()),
@@ -131,6 +155,8 @@ impl Metrics {
             password_hashes_outdated,
             rehashes,
             totp,
+            refreshes,
+            revocations,
         }
     }
 

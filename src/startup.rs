@@ -21,6 +21,8 @@ use crate::login::totp::SecondFactor;
 use crate::login::users::database::UserDb;
 use crate::login::users::ldap::Directory;
 use crate::login::users::{User, UserStore, Users, UsersError};
+use crate::session::revocations::{subject_lifetime, Revocations};
+use crate::session::Sessions;
 use crate::token::issuer::Issuer;
 use crate::token::key_file::check_key_file;
 use crate::token::signing_key::{generate_pem, SigningKey, SigningKeyError};
@@ -44,6 +46,9 @@ pub enum StartError {
     /// The database of `[database]` cannot be used (the message never shows its password).
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    /// `sessions.refresh_key_file` (or a verify-only one) cannot be used.
+    #[error(transparent)]
+    RefreshKey(#[from] crate::session::refresh_token::RefreshKeyError),
     /// SIGHUP found `users.store = "database"` in a process started with the file.
     #[error(
         "users.store: switching to \"database\" needs a restart (the database connects at start)"
@@ -179,6 +184,7 @@ pub fn load(
         &settings.token.issuer,
         alg.as_str(),
         issuer.all_permissions(),
+        settings.sessions.enabled,
     );
     log::info!(
         "{}; signing with {} key {}; {} keys published",
@@ -273,9 +279,18 @@ fn dummy_hashes(users: &UserStore, settings: &Settings, key: &SigningKey) -> Dum
 
 /// Load keys, users and the hashing pool: the state shared by all HTTP workers.
 pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
-    let database = match settings.users.store {
-        UserStoreKind::File | UserStoreKind::Ldap => None,
-        UserStoreKind::Database => Some(open_database(settings)?),
+    // Sessions live in the same database as the database user store.
+    let database = match (settings.users.store, settings.sessions.enabled) {
+        (UserStoreKind::File | UserStoreKind::Ldap, false) => None,
+        _ => Some(open_database(settings)?),
+    };
+    let sessions = match &database {
+        Some(db) if settings.sessions.enabled => Some(std::sync::Arc::new(Sessions::open(
+            &settings.sessions,
+            db.clone(),
+            settings.keys.allow_world_readable,
+        )?)),
+        _ => None,
     };
     let loaded = load(settings, database.as_ref(), None)?;
     let pool = HashPool::start(
@@ -303,6 +318,22 @@ pub fn build_state(settings: &Settings) -> Result<AppState, StartError> {
     );
     state.password_params = settings.password.params.clone();
     state.database = database;
+    if sessions.is_some() {
+        log::info!(
+            "sessions: refresh tokens issued (idle {}, at most {}, reuse interval {})",
+            humantime::format_duration(settings.sessions.idle_timeout),
+            humantime::format_duration(settings.sessions.max_lifetime),
+            humantime::format_duration(settings.sessions.reuse_interval)
+        );
+    }
+    state.revocations = sessions.as_ref().map(|s| {
+        Arc::new(Revocations::new(
+            s.store().database().clone(),
+            settings.sessions.revocation_poll,
+            subject_lifetime(&settings.token),
+        ))
+    });
+    state.sessions = sessions;
     state.metrics.user_store_up.set(1);
     count_outdated(&state, settings);
     Ok(state)

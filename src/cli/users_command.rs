@@ -21,6 +21,7 @@ use crate::login::users::account::check_name;
 use crate::login::users::database::{describe, Columns, ImportError, UserDb};
 use crate::login::users::ldap::{Directory, DirectoryError};
 use crate::login::users::{canonical_name, look_alike, User, Users, UsersError};
+use crate::session::revocations::{end_account_blocking, subject_lifetime};
 use watchword_verify::{is_reserved_claim, RESERVED_CLAIMS};
 
 /// Why a `users` or `migrate` command failed.
@@ -153,6 +154,12 @@ enum UsersCommand {
         /// The user name (or service identifier).
         name: String,
     },
+    /// End every session and access token of an account (needs sessions.enabled): its refresh
+    /// tokens are refused at once, its access tokens within sessions.revocation_poll.
+    Logout {
+        /// The user name (or service identifier).
+        name: String,
+    },
     /// List accounts: name, kind, roles, disabled, id, organisations, units (never a hash).
     List {
         /// One JSON array of objects instead of a table.
@@ -189,7 +196,8 @@ impl UsersCommand {
             | UsersCommand::Passwd { name }
             | UsersCommand::Disable { name }
             | UsersCommand::Enable { name }
-            | UsersCommand::Remove { name } => *name = canonical_name(name),
+            | UsersCommand::Remove { name }
+            | UsersCommand::Logout { name } => *name = canonical_name(name),
             UsersCommand::Check { name: Some(name) } => *name = canonical_name(name),
             UsersCommand::Totp(command) => command.canonicalize(),
             UsersCommand::List { .. }
@@ -385,6 +393,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 return Err(unknown(&name));
             }
             eprintln!("new {what} set for {}", describe(service, &name));
+            end_account(&settings, service, &name, "password")?;
         }
         UsersCommand::Disable { name } => {
             let store = open_store(&settings, "disable")?;
@@ -392,6 +401,7 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 return Err(unknown(&name));
             }
             eprintln!("disabled {}", describe(service, &name));
+            end_account(&settings, service, &name, "disabled")?;
         }
         UsersCommand::Enable { name } => {
             let store = open_store(&settings, "enable")?;
@@ -406,6 +416,17 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
                 return Err(unknown(&name));
             }
             eprintln!("removed {}", describe(service, &name));
+            end_account(&settings, service, &name, "removed")?;
+        }
+        UsersCommand::Logout { name } => {
+            if !settings.sessions.enabled {
+                return Err(UsersCommandError::Usage(
+                    "sessions.enabled is false: there are no sessions to end (access tokens \
+                     then live until their exp)"
+                        .into(),
+                ));
+            }
+            end_account(&settings, service, &name, "logout")?;
         }
         UsersCommand::List { json } => {
             let accounts: Vec<User> = all_accounts(&settings)?
@@ -507,6 +528,25 @@ pub fn run(config: Option<&Path>, args: UsersArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// With sessions on, end the account's sessions and earlier access tokens (a changed
+/// password, a disabled or removed account, or `users logout`); nothing otherwise.
+fn end_account(settings: &Settings, service: bool, name: &str, reason: &str) -> Result<()> {
+    if !settings.sessions.enabled {
+        return Ok(());
+    }
+    let db = Database::open(&settings.database)?;
+    db.prepare(false)?;
+    let lifetime = subject_lifetime(&settings.token);
+    let ended = end_account_blocking(&db, service, name, reason, lifetime)?;
+    eprintln!(
+        "logged out {}: {ended} sessions ended; access tokens issued until now are refused \
+         within sessions.revocation_poll ({})",
+        describe(service, name),
+        humantime::format_duration(settings.sessions.revocation_poll)
+    );
     Ok(())
 }
 

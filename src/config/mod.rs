@@ -4,7 +4,7 @@
 //! and what it accepts, so an operator can fix a deployment from the message alone.
 //!
 //! One file per section (`server.rs`, `token.rs`, `keys.rs`, `users.rs`, `database.rs`, `ldap.rs`,
-//! `password.rs`, `throttle.rs`, `totp.rs`, `login.rs`, `metrics.rs`, `log.rs`), each with its raw form
+//! `password.rs`, `throttle.rs`, `totp.rs`, `login.rs`, `metrics.rs`, `log.rs`, `sessions.rs`), each with its raw form
 //! (what the sources hold) and its checks; this one layers the sources and assembles
 //! [`Settings`]. A section that a room runs with (the token, the database, the throttle, the
 //! hashing pool) takes its settings type from that room, so imports run one way: from here
@@ -20,6 +20,7 @@ mod login;
 mod metrics;
 mod password;
 mod server;
+mod sessions;
 mod throttle;
 mod token;
 mod totp;
@@ -45,6 +46,7 @@ pub use users::{UserSettings, UserStoreKind};
 
 // The rooms' own settings types, at the paths they had when they were defined here.
 pub use crate::database::{DatabaseKind, DatabaseSettings, DatabaseUrl};
+pub use crate::session::settings::SessionSettings;
 pub use crate::token::algorithm::SigningAlgorithm;
 pub use crate::token::settings::{TokenProfile, TokenSettings};
 
@@ -79,6 +81,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// `[totp]` (the key is `keys.totp_key_file`).
     pub totp: TotpSettings,
+    /// `[sessions]`: refresh tokens and logout.
+    pub sessions: SessionSettings,
     /// `[permissions]`: role → permissions.
     pub permissions: std::collections::BTreeMap<String, Vec<String>>,
     /// `metrics.bind`: the listener `/metrics` is served on, alone; `None`: not served. Never
@@ -101,6 +105,7 @@ struct Raw {
     login: login::RawLogin,
     metrics: metrics::RawMetrics,
     totp: totp::RawTotp,
+    sessions: sessions::RawSessions,
     #[serde(default)]
     permissions: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -128,6 +133,7 @@ impl Settings {
             .with_list_parse_key("keys.verify_only_files")
             .with_list_parse_key("totp.required_roles")
             .with_list_parse_key("keys.totp_old_key_files")
+            .with_list_parse_key("sessions.refresh_verify_only_files")
             .try_parsing(true);
         let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
         raw.validate()
@@ -155,6 +161,7 @@ impl Raw {
             totp: self.totp.validate()?,
             metrics_bind: self.metrics.validate(server.bind)?,
             log_format: self.log.validate()?,
+            sessions: self.sessions.validate()?,
             permissions: self.permissions,
             server,
         };
@@ -173,6 +180,14 @@ impl Raw {
             ));
         }
         check_totp(&settings)?;
+        if settings.sessions.enabled && settings.database.url.is_none() {
+            return Err(invalid(
+                "sessions.enabled",
+                "true needs [database] (sessions are kept in its \"sessions\" table): set \
+                 database.url (sqlite://PATH or postgres://USER@HOST/DB) or database.url_file, \
+                 or set sessions.enabled = false",
+            ));
+        }
         Ok(settings)
     }
 }

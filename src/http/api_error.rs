@@ -108,6 +108,10 @@ pub enum ApiError {
     /// `/totp/confirm` with a code that is not the ticket secret's code now.
     #[error("Invalid one-time password.")]
     WrongOtp,
+    /// A refresh token that earns nothing (unknown, expired, revoked, replayed, its account
+    /// changed): one answer for all on `/refresh`.
+    #[error("Invalid refresh token.")]
+    InvalidRefreshToken,
     /// Too many recent failures for this user name and address, or this address.
     #[error("Too many failed attempts. Try again in {0} seconds.")]
     Throttled(u64),
@@ -154,7 +158,7 @@ impl ApiError {
     /// Short outcome name for logs and metrics.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ApiError::BadCredentials => "bad_credentials",
+            ApiError::BadCredentials | ApiError::InvalidRefreshToken => "bad_credentials",
             ApiError::OtpRequired => "otp_required",
             ApiError::EnrolmentRequired => "enrolment_required",
             ApiError::Busy => "shed",
@@ -191,6 +195,7 @@ impl ResponseError for ApiError {
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadCredentials
             | ApiError::OtpRequired
+            | ApiError::InvalidRefreshToken
             | ApiError::MissingToken
             | ApiError::InvalidToken(_)
             | ApiError::InvalidRequest(_) => StatusCode::UNAUTHORIZED,
@@ -238,7 +243,7 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static(r#"Basic realm="watchword", charset="UTF-8""#),
                 ));
             }
-            ApiError::MissingToken => {
+            ApiError::MissingToken | ApiError::InvalidRefreshToken => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             ApiError::InsufficientScope(_) => {

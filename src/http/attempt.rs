@@ -23,10 +23,12 @@ use actix_web::web;
 use secrecy::SecretString;
 
 use super::api_error::InternalError;
+use super::grant::{known_down, lookup, member, store_error};
+pub use super::grant::{Granted, Refused};
+pub use super::refresh::RefreshRequest;
 use super::second_factor::{second_factor, split_suffix, Denied};
 use super::state::{AppState, Loaded};
 use crate::config::LoginSettings;
-use crate::database::QueryError;
 use crate::login::credentials::{Credentials, Secret};
 use crate::login::hash_pool::{Abandoned, PoolError};
 use crate::login::password::StoredHash;
@@ -34,6 +36,7 @@ use crate::login::throttle::Refused as Unchecked;
 use crate::login::users::database::describe;
 use crate::login::users::ldap::Directory;
 use crate::login::users::User;
+use crate::session::NewSession;
 use crate::token::issuer::Context;
 
 /// What the throttle counts logins by authentication code under, with the client address: the
@@ -55,8 +58,16 @@ pub struct Login {
     /// them apart here gives nothing away.
     pub public_client: Option<String>,
     /// OAuth scopes asked for, each to be one of the account's permissions; `None` when the
-    /// request named none (then the token has no `scope` claim).
+    /// request named none (then the token has no `scope` claim). On a refresh, they may only
+    /// narrow the session's.
     pub scope: Option<Vec<String>>,
+    /// A refresh token instead of an owner's secret (`/token grant_type=refresh_token`,
+    /// `/refresh`): the session's account is the owner ([`refresh`](super::refresh)).
+    pub refresh: Option<RefreshRequest>,
+    /// Start a session (and answer its refresh token) when `sessions.enabled`: the logins of
+    /// people and service accounts on `/login` and `/token grant_type=password`, never the
+    /// client credentials grant (RFC 6749 §4.4.3).
+    pub session: bool,
 }
 
 /// A service account's identifier and pass code as an OAuth client sent them.
@@ -66,81 +77,6 @@ pub struct ClientSecret {
     /// The secret; over HTTP Basic also its form-urlencoded decoding when that differs (RFC
     /// 6749 §2.3.1 says clients encode, and many do not), checked in turn, one attempt.
     pub secrets: Vec<SecretString>,
-}
-
-/// A successful login.
-#[derive(Debug)]
-pub struct Granted {
-    /// The token's `sub`.
-    pub name: String,
-    /// The signed token.
-    pub token: String,
-    /// Its lifetime in seconds.
-    pub expires_in: u64,
-    /// The granted scopes, space-separated, when scopes were asked for.
-    pub scope: Option<String>,
-}
-
-/// Why a login did not earn a token. Each endpoint maps these to its own answers.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    /// Wrong secret, unknown account or disabled account (one answer for the three).
-    #[error("bad credentials")]
-    BadCredentials,
-    /// The OAuth client's own authentication failed (same three cases).
-    #[error("bad client credentials")]
-    BadClient,
-    /// The password was right, the account has TOTP on, and no one-time password came.
-    #[error("one-time password required")]
-    OtpRequired,
-    /// The password was right, but the account's role requires TOTP and it has none.
-    #[error("one-time password enrolment required")]
-    EnrolmentRequired,
-    /// The credentials were right, but a requested scope is not one of the account's
-    /// permissions.
-    #[error("scope not granted")]
-    ScopeNotGranted,
-    /// Too many recent failures; retry after this many seconds.
-    #[error("throttled")]
-    Throttled(u64),
-    /// The hashing queue is full.
-    #[error("hashing queue full")]
-    Busy,
-    /// The user store (the database) cannot be reached: nothing was hashed or counted. The
-    /// text names the error, never the database URL's password.
-    #[error("user store unavailable: {0}")]
-    StoreUnavailable(String),
-    /// Something that should not happen.
-    #[error(transparent)]
-    Internal(InternalError),
-}
-
-impl Refused {
-    /// The `outcome` of logs and metrics.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Refused::BadCredentials | Refused::BadClient => "bad_credentials",
-            Refused::ScopeNotGranted => "bad_request",
-            Refused::OtpRequired => "otp_required",
-            Refused::EnrolmentRequired => "enrolment_required",
-            Refused::Throttled(_) => "throttled",
-            Refused::Busy => "shed",
-            Refused::StoreUnavailable(_) => "store_unavailable",
-            Refused::Internal(_) => "internal_error",
-        }
-    }
-}
-
-impl From<Denied> for Refused {
-    fn from(denied: Denied) -> Refused {
-        match denied {
-            Denied::OtpRequired => Refused::OtpRequired,
-            Denied::EnrolmentRequired => Refused::EnrolmentRequired,
-            Denied::Wrong => Refused::BadCredentials,
-            Denied::StoreUnavailable(cause) => Refused::StoreUnavailable(cause),
-            Denied::Internal(e) => Refused::Internal(InternalError::Totp(e)),
-        }
-    }
 }
 
 /// Why a request body could not be read.
@@ -300,6 +236,21 @@ pub async fn attempt(
         }
         None => None,
     };
+    if let Some(refresh) = &login.refresh {
+        let client_id = login.client.as_ref().map(|c| c.identifier.as_str());
+        let public_client = login.public_client.as_deref();
+        let scope = login.scope.as_deref();
+        return super::refresh::refresh(
+            state,
+            &loaded,
+            ip,
+            refresh,
+            client_id,
+            public_client,
+            scope,
+        )
+        .await;
+    }
     let (account, organisation, unit) = match (&login.owner, client) {
         (Some(creds), _) => {
             let (who, secret) = match &creds.secret {
@@ -342,8 +293,8 @@ pub async fn attempt(
         }
     };
     let context = Context {
-        organisation,
-        unit,
+        organisation: organisation.clone(),
+        unit: unit.clone(),
         scope: scope.clone(),
         client_id: login
             .client
@@ -357,6 +308,26 @@ pub async fn attempt(
         .issue(&account.user, &context)
         .map_err(|e| Refused::Internal(InternalError::Issue(e)))?;
     let expires_in = loaded.issuer.ttl_secs(&account.user);
+    let refresh_token = match (&state.sessions, login.session) {
+        (Some(sessions), true) => {
+            let new = NewSession {
+                user_name: account.user.name.clone(),
+                service: account.user.service,
+                client_id: context
+                    .client_id
+                    .clone()
+                    .or_else(|| login.public_client.clone()),
+                confidential: context.client_id.is_some(),
+                scope: scope.clone(),
+                organisation,
+                unit,
+                phc: account.user.hash.phc().to_owned(),
+                otp: account.otp,
+            };
+            Some(sessions.start(new).await.map_err(store_error)?)
+        }
+        _ => None,
+    };
     if let Some(secret) = &account.secret {
         rehash_if_outdated(state, &loaded, &account.user, secret);
     }
@@ -365,7 +336,42 @@ pub async fn attempt(
         token,
         expires_in,
         scope,
+        refresh_token,
     })
+}
+
+/// A client's own authentication for `/revoke` and `/introspect`: the throttle, the dummy
+/// hash and the hashing pool exactly as for a login, in a task of its own so that a client
+/// hanging up still has its guess counted. The identifier on success.
+pub async fn authenticate_client(
+    state: web::Data<AppState>,
+    ip: IpAddr,
+    client: ClientSecret,
+) -> Result<String, Refused> {
+    let task = actix_web::rt::spawn(async move {
+        let loaded = state.loaded();
+        let secrets: Vec<&SecretString> = client.secrets.iter().collect();
+        let who = Who::Service(&client.identifier);
+        let abandoned = Abandoned::default();
+        authenticate(
+            &state,
+            &loaded,
+            ip,
+            who,
+            &secrets,
+            (None, None),
+            None,
+            &abandoned,
+        )
+        .await
+        .map(|_| client.identifier.clone())
+        .map_err(|e| match e {
+            Refused::BadCredentials => Refused::BadClient,
+            other => other,
+        })
+    });
+    task.await
+        .unwrap_or_else(|p| Err(Refused::Internal(InternalError::Task(p.to_string()))))
 }
 
 /// An account whose secret proved right, and that secret when it is the account's password or
@@ -537,45 +543,6 @@ async fn in_directory(
     Ok(None)
 }
 
-/// 503 at once while the database user store is known to be down (a probe is asking it):
-/// no throttle slot, no wait for a pooled connection.
-fn known_down(state: &AppState, loaded: &Loaded) -> Result<(), Refused> {
-    if loaded.users.database().is_some() && state.user_store.is_down() {
-        return Err(Refused::StoreUnavailable(
-            "the user store is down; asking it again every 250 ms".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The account from the configured store; `watchword_user_store_up` follows the answer, and
-/// a database that cannot be reached is marked down until a probe reaches it.
-async fn lookup<'l>(
-    state: &AppState,
-    loaded: &'l Loaded,
-    service: bool,
-    name: &str,
-) -> Result<Option<Cow<'l, User>>, Refused> {
-    known_down(state, loaded)?;
-    match loaded.users.find(service, name).await {
-        Ok(found) => {
-            state.user_store.answered();
-            Ok(found)
-        }
-        Err(QueryError::Unavailable(cause)) => {
-            if let Some(db) = loaded.users.database() {
-                state.user_store.unreachable(db.database());
-            }
-            log::warn!("user store unavailable: {cause}");
-            Err(Refused::StoreUnavailable(cause))
-        }
-        Err(other) => {
-            state.user_store.answered();
-            Err(Refused::Internal(InternalError::Store(other)))
-        }
-    }
-}
-
 /// After a successful login whose stored hash is weaker than `password.*`, hash the password
 /// anew on the hashing pool and store it if the row still holds the old hash (compare and
 /// swap: a `users passwd` in between wins). Runs after the token is signed; a full queue skips
@@ -679,13 +646,6 @@ async fn check(
             other => Refused::Internal(InternalError::Pool(other)),
         })?;
     Ok(matched.unwrap_or(false))
-}
-
-/// A named organisation must be one of the account's; a named unit one of its units.
-fn member(user: &User, organisation: Option<&str>, unit: Option<&str>) -> bool {
-    let org_ok = organisation.is_none_or(|o| user.organisations.iter().any(|x| x == o));
-    let unit_ok = unit.is_none_or(|u| user.units.iter().any(|x| x == u));
-    org_ok && unit_ok
 }
 
 /// How one request on a login endpoint ended, for [`record`].

@@ -55,9 +55,13 @@ pub async fn login(
         client: None,
         public_client: None,
         scope: None,
+        refresh: None,
+        session: true,
     };
     let granted = attempt_to_the_end::<ApiError>(state.clone(), login, report).await?;
-    let body = Envelope::token(granted.token, granted.expires_in).to_json();
+    let mut envelope = Envelope::token(granted.token, granted.expires_in);
+    envelope.refresh_token = granted.refresh_token;
+    let body = envelope.to_json();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .content_type("application/json")
@@ -95,6 +99,7 @@ impl From<Refused> for ApiError {
             }
             Refused::OtpRequired => ApiError::OtpRequired,
             Refused::EnrolmentRequired => ApiError::EnrolmentRequired,
+            Refused::InvalidRefresh(_) => ApiError::InvalidRefreshToken,
             Refused::Throttled(secs) => ApiError::Throttled(secs),
             Refused::Busy => ApiError::Busy,
             Refused::StoreUnavailable(cause) => ApiError::StoreUnavailable(cause),

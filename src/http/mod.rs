@@ -3,8 +3,12 @@
 pub mod api_error;
 pub mod attempt;
 pub mod client_address;
+pub mod grant;
 pub mod login;
 pub mod login_request;
+pub mod logout;
+pub mod refresh;
+pub mod refresh_endpoint;
 mod second_factor;
 pub mod state;
 pub mod token_endpoint;
@@ -48,6 +52,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/token")
             .route(web::post().to(token_endpoint::token))
+            .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
+    // The header style of a refresh (the /login envelope); 401 while sessions are off.
+    .service(
+        web::resource("/refresh")
+            .route(web::post().to(refresh_endpoint::refresh_endpoint))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
+    )
+    .service(
+        web::resource("/logout")
+            .route(web::post().to(logout::logout))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed("POST").error_response()
+            })),
+    )
+    .service(get_only(
+        "/.well-known/revocations",
+        well_known::revocations,
+    ))
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(token_endpoint::token_query::revoke))
+            .default_service(web::to(token_endpoint::method_not_allowed)),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(token_endpoint::token_query::introspect))
             .default_service(web::to(token_endpoint::method_not_allowed)),
     )
     // Any method: proxies forward the original request's method to their auth endpoint.

@@ -14,6 +14,8 @@ use crate::login::totp::SecondFactor;
 use crate::login::users::health::StoreHealth;
 use crate::login::users::UserStore;
 use crate::metrics::Metrics;
+use crate::session::revocations::Revocations;
+use crate::session::Sessions;
 use crate::token::issuer::Issuer;
 use watchword_verify::Verifier;
 
@@ -63,6 +65,10 @@ pub struct AppState {
     pub database: Option<Database>,
     /// Whether the database user store is known to be down (logins then fail fast).
     pub user_store: Arc<StoreHealth>,
+    /// `[sessions]` when enabled: refresh tokens (opened at start; SIGHUP keeps them).
+    pub sessions: Option<Arc<Sessions>>,
+    /// The revocation list (with sessions): checked by `/verify`, published for verifiers.
+    pub revocations: Option<Arc<Revocations>>,
 }
 
 impl AppState {
@@ -89,6 +95,8 @@ impl AppState {
             password_params: argon2::Params::default(),
             database: None,
             user_store: Arc::new(StoreHealth::new(metrics.user_store_up.clone())),
+            sessions: None,
+            revocations: None,
             metrics,
         }
     }

@@ -39,6 +39,15 @@ pub async fn verify(
                 e => ApiError::InvalidToken(e),
             }
         })?;
+    // Revoked (a logout, `/revoke`, `users logout`): the same rule as every verifier's.
+    if let Some(revocations) = &state.revocations {
+        if revocations.current().await.list.is_revoked(&claims) {
+            let e = VerifyError::Revoked;
+            count(e.reason());
+            log::info!("verify outcome={} sub={:?}", e.reason(), claims.sub);
+            return Err(ApiError::InvalidToken(e));
+        }
+    }
     // `?scope=a%20b`: every listed scope must be granted (RFC 6750 §3.1), so an nginx
     // `auth_request` location can demand a scope per route.
     if let Some(missing) = required_scopes(req.query_string()).find(|s| !claims.grants_scope(s)) {
@@ -61,6 +70,7 @@ pub async fn verify(
         token: None,
         token_type: None,
         expires_in: None,
+        refresh_token: None,
         message: None,
     };
     Ok(res.content_type("application/json").body(body.to_json()))

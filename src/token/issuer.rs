@@ -109,6 +109,16 @@ impl Issuer {
         self.profile
     }
 
+    /// `token.client_id`: the `client_id` of RFC 9068 tokens issued with no OAuth client.
+    pub fn default_client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// `token.issuer`.
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer
+    }
+
     /// Token lifetime in seconds for `user` (`expires_in` of the answer).
     pub fn ttl_secs(&self, user: &User) -> u64 {
         if user.service {

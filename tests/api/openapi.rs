@@ -43,6 +43,11 @@ fn openapi_file_is_openapi_3_1_and_names_every_endpoint() {
     for path in [
         "/login",
         "/token",
+        "/refresh",
+        "/logout",
+        "/revoke",
+        "/introspect",
+        "/.well-known/revocations",
         "/verify",
         "/totp/enroll",
         "/totp/confirm",

@@ -11,7 +11,7 @@ use crate::helpers::*;
 const BIN: &str = env!("CARGO_BIN_EXE_watchword");
 
 /// Run `watchword --config CONFIG ARGS…` with `stdin` piped in.
-fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+pub fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -31,7 +31,7 @@ fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
+pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}: {}",

@@ -34,6 +34,10 @@ pub struct Envelope {
     /// Seconds until the token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// The session's refresh token, on a login or refresh while `sessions.enabled` (send it to
+    /// `/refresh` for the next access token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// What went wrong, on an error. Never carries internals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -48,6 +52,7 @@ impl Envelope {
             token: None,
             token_type: None,
             expires_in: None,
+            refresh_token: None,
             message: Some(message.into()),
         }
     }
@@ -60,6 +65,7 @@ impl Envelope {
             token: Some(token),
             token_type: Some("Bearer".into()),
             expires_in: Some(expires_in),
+            refresh_token: None,
             message: None,
         }
     }

@@ -62,6 +62,10 @@ pub enum VerifyError {
     /// token, so answered with RFC 6750's `invalid_request` (see [`VerifyError::error_code`]).
     #[error("more than one Authorization header")]
     RepeatedAuthorization,
+    /// The token is on the verifier's revocation list (a logout, `/revoke`, or every token of
+    /// its subject up to a moment): see [`RevocationList`](crate::RevocationList).
+    #[error("token has been revoked")]
+    Revoked,
 }
 
 impl VerifyError {
@@ -84,6 +88,7 @@ impl VerifyError {
             VerifyError::MissingToken => "missing_token",
             VerifyError::BadScheme => "bad_scheme",
             VerifyError::RepeatedAuthorization => "repeated_authorization",
+            VerifyError::Revoked => "revoked",
         }
     }
 

@@ -36,6 +36,9 @@ mod jws;
 mod key_set;
 #[cfg(feature = "remote-jwks")]
 mod remote;
+#[cfg(feature = "remote-jwks")]
+mod revocation_poller;
+pub mod revocations;
 mod secret_strength;
 mod validation;
 mod verifier;
@@ -46,6 +49,7 @@ pub use envelope::{Envelope, Status};
 pub use error::{KeyError, VerifyError};
 #[cfg(feature = "remote-jwks")]
 pub use remote::RemoteOptions;
+pub use revocations::RevocationList;
 pub use secret_strength::{
     check_hs256_secret, estimated_bits, WeakSecret, MIN_DISTINCT_BYTES, MIN_ESTIMATED_BITS,
     MIN_HS256_SECRET_BYTES,

@@ -12,6 +12,7 @@ use crate::jws::{self, Failure};
 use crate::key_set::{KeySet, SharedKeys};
 #[cfg(feature = "remote-jwks")]
 use crate::remote::{self, RemoteOptions};
+use crate::revocations::{RevocationList, SharedRevocations};
 use crate::validation::Validation;
 
 /// Checks tokens against a fixed or remotely refreshed key set.
@@ -31,6 +32,8 @@ struct Inner {
     keys: Arc<SharedKeys>,
     #[cfg(feature = "remote-jwks")]
     remote: Option<remote::Remote>,
+    /// What [`Verifier::verify`] refuses as revoked; empty unless set or polled.
+    revocations: Arc<SharedRevocations>,
 }
 
 impl Inner {
@@ -64,6 +67,7 @@ impl Verifier {
                 keys: Arc::new(SharedKeys::new(keys)),
                 #[cfg(feature = "remote-jwks")]
                 remote: None,
+                revocations: Arc::default(),
             }),
         }
     }
@@ -200,8 +204,35 @@ impl Verifier {
             validation,
             keys,
             remote: Some(remote),
+            revocations: Arc::default(),
         });
         Ok(Verifier { inner })
+    }
+
+    /// Refuse the tokens of `list` from now on ([`VerifyError::Revoked`]), replacing any list
+    /// set or polled before.
+    pub fn set_revocations(&self, list: RevocationList) {
+        self.inner.revocations.replace(list);
+    }
+
+    /// The revocation list this verifier refuses tokens by (empty unless set or polled).
+    pub fn revocations(&self) -> Arc<RevocationList> {
+        self.inner.revocations.current()
+    }
+
+    /// Fetch the login service's revocation list (`revocations_uri` of its discovery
+    /// document, `…/.well-known/revocations`) now, then again every `interval` in the
+    /// background (with `If-None-Match`, so an unchanged list costs a 304), so that a token
+    /// revoked at the login service is refused here within `interval` (plus one request).
+    /// A failed poll keeps the last list. The task ends with the last clone of the verifier.
+    /// Fails when the first fetch fails.
+    #[cfg(feature = "remote-jwks")]
+    pub async fn poll_revocations(
+        &self,
+        url: &str,
+        interval: std::time::Duration,
+    ) -> Result<(), KeyError> {
+        crate::revocation_poller::start(url, interval, &self.inner.revocations).await
     }
 
     /// Verify a compact JWS token now: signature, then claims. The token's text never appears
@@ -223,6 +254,9 @@ impl Verifier {
         let payload = self.check_signature(token)?;
         let claims = jws::parse_claims(&payload)?;
         self.inner.validation.check(&claims, now_unix_secs)?;
+        if self.inner.revocations.current().is_revoked(&claims) {
+            return Err(VerifyError::Revoked);
+        }
         Ok(claims)
     }
 

@@ -27,7 +27,8 @@ pub enum OAuthError {
     /// `invalid_request`).
     #[error("The body must be application/x-www-form-urlencoded.")]
     UnsupportedMediaType,
-    /// A `grant_type` other than `password` and `client_credentials` (400).
+    /// A `grant_type` other than `password`, `client_credentials` and (with sessions)
+    /// `refresh_token` (400). The text names the two grants every deployment has.
     #[error("The grant_type must be password or client_credentials.")]
     UnsupportedGrantType,
     /// Wrong password, unknown user or disabled user: one body for the three (400).
@@ -41,6 +42,9 @@ pub enum OAuthError {
     /// `invalid_grant`).
     #[error("One-time password enrolment required.")]
     EnrolmentRequired,
+    /// A refresh token that earns nothing (400 `invalid_grant`): one body for every reason.
+    #[error("The refresh token is invalid, expired or revoked.")]
+    InvalidRefreshToken,
     /// A malformed scope, or one that is not among the account's permissions (400).
     #[error("{0}")]
     InvalidScope(&'static str),
@@ -85,9 +89,10 @@ impl OAuthError {
             | OAuthError::BodyTimeout
             | OAuthError::MethodNotAllowed => "invalid_request",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidGrant | OAuthError::OtpRequired | OAuthError::EnrolmentRequired => {
-                "invalid_grant"
-            }
+            OAuthError::InvalidGrant
+            | OAuthError::InvalidRefreshToken
+            | OAuthError::OtpRequired
+            | OAuthError::EnrolmentRequired => "invalid_grant",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidClient => "invalid_client",
             OAuthError::Throttled(_) | OAuthError::Busy | OAuthError::StoreUnavailable(_) => {
@@ -100,7 +105,9 @@ impl OAuthError {
     /// Short outcome name for logs and metrics (the same names as `/login`'s).
     pub fn outcome(&self) -> &'static str {
         match self {
-            OAuthError::InvalidGrant | OAuthError::InvalidClient => "bad_credentials",
+            OAuthError::InvalidGrant
+            | OAuthError::InvalidRefreshToken
+            | OAuthError::InvalidClient => "bad_credentials",
             OAuthError::OtpRequired => "otp_required",
             OAuthError::EnrolmentRequired => "enrolment_required",
             OAuthError::Throttled(_) => "throttled",
@@ -123,6 +130,7 @@ impl From<Refused> for OAuthError {
             ),
             Refused::OtpRequired => OAuthError::OtpRequired,
             Refused::EnrolmentRequired => OAuthError::EnrolmentRequired,
+            Refused::InvalidRefresh(_) => OAuthError::InvalidRefreshToken,
             Refused::Throttled(secs) => OAuthError::Throttled(secs),
             Refused::Busy => OAuthError::Busy,
             Refused::StoreUnavailable(cause) => OAuthError::StoreUnavailable(cause),
@@ -151,6 +159,7 @@ impl ResponseError for OAuthError {
             | OAuthError::InvalidGrant
             | OAuthError::OtpRequired
             | OAuthError::EnrolmentRequired
+            | OAuthError::InvalidRefreshToken
             | OAuthError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             OAuthError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

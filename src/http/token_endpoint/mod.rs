@@ -1,14 +1,16 @@
 //! `POST /token`: the OAuth 2.0 token endpoint (RFC 6749 §3.2), so that standard client
 //! libraries get watchword tokens with no custom code.
 //!
-//! Two grants: `password` (§4.3), a person's user name and password, and `client_credentials`
-//! (§4.4), a service account authenticating as the client with its identifier and pass code.
+//! Grants: `password` (§4.3), a person's user name and password; `client_credentials`
+//! (§4.4), a service account authenticating as the client with its identifier and pass code;
+//! and with `sessions.enabled`, `refresh_token` (§6, [`refresh`](super::refresh)).
 //! Both go through the same login path as `/login` ([`attempt`](super::attempt)): limits
 //! before hashing, the throttle (the same counters as `/login`'s), the dummy hash, the
 //! hashing pool, the same token. Only the answers differ: RFC 6749's JSON ([`error`]).
 
 pub mod error;
 pub mod request;
+pub mod token_query;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -18,19 +20,23 @@ use serde::Serialize;
 
 use super::api_error::InternalError;
 use super::attempt::{
-    attempt_to_the_end, read_body, record, BodyError, Granted, Login, LoginError, Outcome, Report,
+    attempt_to_the_end, read_body, record, BodyError, Granted, Login, LoginError, Outcome,
+    RefreshRequest, Report,
 };
 use super::state::AppState;
 use crate::login::credentials::{Credentials, Secret};
 use error::{no_store, OAuthError};
 use request::{parse, Grant};
 
-/// The success answer (§5.1); no refresh token is ever issued.
+/// The success answer (§5.1); a refresh token with `sessions.enabled`, for the password
+/// and refresh grants only (never client credentials, §4.4.3).
 #[derive(Serialize)]
 struct TokenAnswer<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
 }
@@ -72,6 +78,7 @@ pub async fn token(
                 access_token: &granted.token,
                 token_type: "Bearer",
                 expires_in: granted.expires_in,
+                refresh_token: granted.refresh_token.as_deref(),
                 scope: granted.scope.as_deref(),
             };
             let mut res = HttpResponse::Ok();
@@ -126,6 +133,7 @@ async fn handle(
         Err(e) => return Err((Some(read), e)),
     };
     read.grant = Some(request.grant.name());
+    let mut refresh = None;
     let owner = match request.grant {
         Grant::Password {
             username,
@@ -149,12 +157,24 @@ async fn handle(
             read.name = request.client.as_ref().map(|c| c.identifier.clone());
             None
         }
+        Grant::RefreshToken { refresh_token } => {
+            if state.sessions.is_none() {
+                return Err((Some(read), OAuthError::UnsupportedGrantType));
+            }
+            refresh = Some(RefreshRequest {
+                token: refresh_token,
+                oauth: true,
+            });
+            None
+        }
     };
     let login = Login {
+        session: owner.is_some(),
         owner,
         client: request.client,
         public_client: request.public_client,
         scope: request.scope,
+        refresh,
     };
     let report = Report {
         endpoint: format!("/token grant_type={}", read.grant.unwrap_or("-")),

@@ -15,6 +15,7 @@ use crate::http::attempt::ClientSecret;
 use crate::login::password::MAX_PASSWORD_BYTES;
 use crate::login::totp::MAX_OTP_BYTES;
 use crate::login::users::{canonical_name, holds_control_character, MAX_NAME_BYTES};
+use crate::session::refresh_token::MAX_REFRESH_TOKEN_BYTES;
 
 /// Longest `scope` parameter accepted (bytes): far more than any account's permissions.
 pub const MAX_SCOPE_BYTES: usize = 1024;
@@ -37,6 +38,11 @@ pub enum Grant {
     },
     /// §4.4: a service account authenticating as the client, for a token of its own.
     ClientCredentials,
+    /// §6: a refresh token (with `sessions.enabled`; otherwise an unsupported grant).
+    RefreshToken {
+        /// `refresh_token`; never logged.
+        refresh_token: SecretString,
+    },
 }
 
 impl Grant {
@@ -45,6 +51,7 @@ impl Grant {
         match self {
             Grant::Password { .. } => "password",
             Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken { .. } => "refresh_token",
         }
     }
 }
@@ -65,9 +72,12 @@ pub struct TokenRequest {
 }
 
 /// The parameters this endpoint reads; every other one is ignored (§3.2).
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 12] = [
     "otp",
     "grant_type",
+    "refresh_token",
+    "token",
+    "token_type_hint",
     "username",
     "password",
     "scope",
@@ -88,11 +98,16 @@ pub fn parse(
     let grant_type = required(&mut params, "grant_type", 64)?;
     let is_password = match grant_type.as_str() {
         "password" => true,
-        "client_credentials" => false,
+        "client_credentials" | "refresh_token" => false,
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
     let (client, public_client) = client_auth(headers, &mut params)?;
-    let grant = if is_password {
+    let grant = if grant_type == "refresh_token" {
+        let token = required(&mut params, "refresh_token", MAX_REFRESH_TOKEN_BYTES)?;
+        Grant::RefreshToken {
+            refresh_token: token.into(),
+        }
+    } else if is_password {
         let username = named(
             required(&mut params, "username", MAX_NAME_BYTES)?,
             "username",
@@ -132,7 +147,7 @@ pub fn parse(
 
 /// How the bytes of a form's values are text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Charset {
+pub(super) enum Charset {
     /// UTF-8 (and its subset US-ASCII): what the URL standard and every OAuth client use.
     Utf8,
     /// ISO-8859-1, when the content type says so (some Java clients): each byte a code point.
@@ -141,7 +156,7 @@ enum Charset {
 
 /// `application/x-www-form-urlencoded`, with an optional `charset` parameter naming UTF-8,
 /// US-ASCII or ISO-8859-1. No content type at all is fine only for an empty body.
-fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError> {
+pub(super) fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError> {
     let mut values = headers.get_all(header::CONTENT_TYPE);
     let Some(value) = values.next() else {
         return if body.is_empty() {
@@ -182,7 +197,10 @@ fn content_type(headers: &HeaderMap, body: &[u8]) -> Result<Charset, OAuthError>
 
 /// The known parameters of a form body, each with every value it was given; unknown ones are
 /// dropped. A known parameter whose value is not text in `charset` is refused.
-fn form(body: &[u8], charset: Charset) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
+pub(super) fn form(
+    body: &[u8],
+    charset: Charset,
+) -> Result<HashMap<&'static str, Vec<String>>, OAuthError> {
     let mut params: HashMap<&'static str, Vec<String>> = HashMap::new();
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
@@ -231,7 +249,7 @@ pub fn form_decode(raw: &[u8]) -> Vec<u8> {
 }
 
 /// A parameter given at most once; an empty value counts as absent (§3.2).
-fn optional(
+pub(super) fn optional(
     params: &mut HashMap<&'static str, Vec<String>>,
     name: &'static str,
     max: usize,
@@ -276,7 +294,7 @@ fn optional_name(
 }
 
 /// A parameter given exactly once, not empty.
-fn required(
+pub(super) fn required(
     params: &mut HashMap<&'static str, Vec<String>>,
     name: &'static str,
     max: usize,
@@ -294,7 +312,7 @@ fn required(
 /// The client's credentials: HTTP Basic or `client_id` + `client_secret` in the body, never
 /// both. The first half is `None` when no secret was sent; the second is then the
 /// `client_id` named without one, if any.
-fn client_auth(
+pub(super) fn client_auth(
     headers: &HeaderMap,
     params: &mut HashMap<&'static str, Vec<String>>,
 ) -> Result<(Option<ClientSecret>, Option<String>), OAuthError> {
