@@ -874,3 +874,57 @@ async fn a_rotated_key_still_opens_old_secrets_and_reseals_them() {
         status_body(login(&only_new, Style::Headers, "bob", Some(&code)).await).await;
     assert_eq!(status, 500, "{body}");
 }
+
+/// With sessions on, a login that passed a one-time password starts a session whose
+/// refreshes keep `amr` `["pwd", "otp"]`; a password-only login's refreshes say `["pwd"]`
+/// (issue 27: "a refresh keeps the amr of its login").
+#[tokio::test]
+async fn a_refresh_keeps_the_amr_of_its_login() {
+    if !have_oathtool() {
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap().keep();
+    let refresh_key = keys.join("refresh.key");
+    let secret =
+        watchword::token::signing_key::generate_pem(watchword::config::SigningAlgorithm::HS256)
+            .unwrap();
+    write_key(&refresh_key, &secret);
+    let sessions = format!(
+        "[sessions]\nenabled = true\nrefresh_key_file = \"{}\"\n",
+        refresh_key.display()
+    );
+    let (app, _key) = totp_app(Store::Sqlite, &sessions).await;
+    let at = now();
+    let secret = enroll(&app, "alice", at - 30).await;
+    let refreshed_amr = |first: Value| {
+        let app = &app;
+        async move {
+            let token = first["token"].as_str().unwrap().to_owned();
+            let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+            let res = app
+                .client
+                .post(format!("{}/refresh", app.base))
+                .header("Refresh-Token", refresh)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let next: Value = res.json().await.unwrap();
+            let claims = |t: &str| crate::oauth::claims_of(t)["amr"].clone();
+            (claims(&token), claims(next["token"].as_str().unwrap()))
+        }
+    };
+    let res = login(&app, Style::Headers, "alice", Some(&oathtool(&secret, at))).await;
+    assert_eq!(res.status(), 200);
+    let (login_amr, refresh_amr) = refreshed_amr(res.json().await.unwrap()).await;
+    assert_eq!(login_amr, json!(["pwd", "otp"]));
+    assert_eq!(
+        refresh_amr,
+        json!(["pwd", "otp"]),
+        "the refresh kept the login's amr"
+    );
+    let res = login(&app, Style::Headers, "bob", None).await;
+    assert_eq!(res.status(), 200);
+    let (login_amr, refresh_amr) = refreshed_amr(res.json().await.unwrap()).await;
+    assert_eq!((login_amr, refresh_amr), (json!(["pwd"]), json!(["pwd"])));
+}
