@@ -52,7 +52,7 @@ pub async fn verify(
     // `auth_request` location can demand a scope per route.
     if let Some(missing) = required_scopes(req.query_string()).find(|s| !claims.grants_scope(s)) {
         count("insufficient_scope");
-        return Err(ApiError::InsufficientScope(missing));
+        return Err(ApiError::InsufficientScope(shown_scope(missing)));
     }
     count("ok");
     let mut res = HttpResponse::Ok();
@@ -74,6 +74,20 @@ pub async fn verify(
         message: None,
     };
     Ok(res.content_type("application/json").body(body.to_json()))
+}
+
+/// A required scope as the 403 names it: as asked when it is a scope token (RFC 6749 §3.3's
+/// characters), otherwise `(malformed)`, so that no control character or other text a client
+/// put in the query comes back in the answer (no token can grant such a scope anyway).
+fn shown_scope(scope: String) -> String {
+    let valid = scope
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    if valid {
+        scope
+    } else {
+        "(malformed)".to_owned()
+    }
 }
 
 /// The scopes of every `scope` query parameter, space-separated (form-urlencoded).

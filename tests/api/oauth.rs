@@ -1098,6 +1098,7 @@ async fn scopes_narrow_the_token_and_verify_can_demand_them() {
         (&scoped, "", 200),
         (&full, "?scope=view_org_users+edit_org_users", 200),
         (&full, "?scope=read_invoices", 403),
+        (&full, "?scope=a%0Ab", 403),
     ] {
         let res = verify(token.clone(), query).await;
         assert_eq!(res.status(), want, "{query}");
@@ -1108,10 +1109,10 @@ async fn scopes_narrow_the_token_and_verify_can_demand_them() {
             );
             let body: Value = res.json().await.unwrap();
             assert_eq!(body["code"], 403);
-            assert!(body["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("Missing required scope "));
+            let message = body["message"].as_str().unwrap();
+            assert!(message.starts_with("Missing required scope "), "{message}");
+            // What a client put in the query comes back only as a scope token.
+            assert!(!message.contains('\n'), "{message}");
         }
     }
 }
