@@ -355,8 +355,7 @@ async fn plain_http_is_for_loopback_only() {
     let url = format!("http://0.0.0.0:{port}/jwks.json");
     let refused = Verifier::from_url(&url, validation(), RemoteOptions::default())
         .await
-        .err()
-        .expect("plain http to a host that is not loopback is refused");
+        .expect_err("plain http to a host that is not loopback is refused");
     assert!(refused.to_string().contains("https only"), "{refused}");
     assert_eq!(server.hits("/jwks.json"), 0, "nothing was fetched");
     let allowed = RemoteOptions {
@@ -385,8 +384,7 @@ async fn redirects_to_another_host_are_refused() {
         RemoteOptions::default(),
     )
     .await
-    .err()
-    .expect("a redirect to another host is refused");
+    .expect_err("a redirect to another host is refused");
     assert!(refused.to_string().contains("redirect"), "{refused}");
     assert_eq!(server.hits("/jwks.json"), 0);
     let v = Verifier::from_url(
@@ -407,8 +405,7 @@ async fn a_urls_userinfo_is_never_shown() {
     let url = server.base.replace("http://", "http://keys:s3cr3t-pw@") + "/missing.json";
     let error = Verifier::from_url(&url, validation(), RemoteOptions::default())
         .await
-        .err()
-        .expect("404");
+        .expect_err("404");
     let text = format!("{error} {error:?}");
     assert!(!text.contains("s3cr3t-pw"), "{text}");
     assert!(text.contains("missing.json"), "{text}");
