@@ -14,7 +14,7 @@
 //!    answers with 503 and counts nothing.
 //! 4. Groups (a search, or a `memberOf`-style attribute), mapped to roles by `group_roles`.
 //!
-//! All of it runs on a runtime of its own ([`runtime`]), one thread: actix workers only
+//! All of it runs on a runtime of its own (`runtime.rs`), one thread: actix workers only
 //! await the answer, so a slow directory never blocks one, and the service connection
 //! outlives any worker. The service connection is made on first use and made again when the
 //! directory has dropped it (Active Directory drops idle ones after 900 s; `ldap3` does not
