@@ -67,22 +67,24 @@ fn envelope(c: &mut Criterion) {
     g.finish();
 }
 
-/// A token whose 8 KiB header holds ~850 distinct names against a normal token: the first is
-/// refused at the header member cap, in time comparable to a normal check (before the cap,
-/// the duplicate check over the names was quadratic).
+/// A token whose header holds 600 distinct names (about 7.5 KiB of base64, just within the
+/// 8 KiB token limit, so the size check does not stop it first) against a normal token: the
+/// first is refused at the header member cap, in time comparable to a normal check (before
+/// the cap, the duplicate check over the names was quadratic).
 fn hostile_header(c: &mut Criterion) {
     use base64::Engine;
     let case = Case::new(SigningAlgorithm::EdDSA);
-    let names: String = (0..850).map(|i| format!(r#","n{i:03}":1"#)).collect();
+    let names: String = (0..600).map(|i| format!(r#","n{i:03}":1"#)).collect();
     let header = format!(r#"{{"alg":"EdDSA","typ":"JWT"{names}}}"#);
     let (_, rest) = case.token.split_once('.').expect("a JWS");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let hostile = format!("{}.{rest}", b64.encode(header));
+    assert!(hostile.len() < 8 * 1024, "within the token size limit");
     let mut g = c.benchmark_group("hostile header");
     g.bench_function("verify a normal token", |b| {
         b.iter(|| case.verifier.verify(black_box(&case.token)).expect("valid"))
     });
-    g.bench_function("refuse an 8 KiB header of 850 names", |b| {
+    g.bench_function("refuse a header of 600 names", |b| {
         b.iter(|| {
             case.verifier
                 .verify(black_box(&hostile))
